@@ -1,0 +1,35 @@
+//! HTTP: the REST API, health checks and (later) webhooks, signaling and pages.
+//! Handlers are thin: parse, call a service, map the result.
+
+mod auth;
+mod error;
+mod extract;
+mod health;
+mod livestream;
+mod views;
+
+use std::sync::Arc;
+
+use axum::Router;
+use tower_http::trace::TraceLayer;
+
+use crate::auth::KeyRing;
+use crate::livestream::LivestreamService;
+use crate::store::Store;
+
+pub use error::ApiError;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub keys: KeyRing,
+    pub store: Store,
+    pub livestreams: Arc<LivestreamService>,
+}
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .merge(health::routes())
+        .merge(livestream::routes())
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}

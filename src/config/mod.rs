@@ -1,0 +1,227 @@
+//! Typed configuration: `config/default.toml` (compiled in), an optional file,
+//! then `ONAIR_*` environment variables and `DATABASE_URL`.
+
+mod secret;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::Deserialize;
+
+pub use secret::Secret;
+
+/// The defaults shipped in the repository, compiled in so the binary runs from anywhere.
+const DEFAULT_TOML: &str = include_str!("../../config/default.toml");
+
+/// The API key pair that exists only in development mode (as LiveKit's `--dev`).
+pub const DEV_API_KEY: &str = "devkey";
+pub const DEV_API_SECRET: &str = "secret";
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub server: ServerConfig,
+    #[serde(default)]
+    pub keys: BTreeMap<String, Secret>,
+    pub database: DatabaseConfig,
+    pub media: MediaConfig,
+    pub limits: LimitsConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    pub listen: SocketAddr,
+    pub public_url: url::Url,
+    pub node_id: String,
+    pub dev: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseConfig {
+    /// Empty means "start the embedded Postgres".
+    pub url: Secret,
+    pub embedded_dir: PathBuf,
+    pub max_connections: u32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MediaConfig {
+    pub recordings_dir: PathBuf,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsConfig {
+    pub max_livestreams: u32,
+    pub max_duration_secs: u32,
+    pub max_destinations: u32,
+}
+
+/// What can go wrong loading configuration; the message always names the key.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration: {0}")]
+    Parse(String),
+    #[error("configuration key `{key}`: {message}")]
+    Invalid { key: &'static str, message: String },
+}
+
+/// Overrides given on the command line; applied after the environment.
+#[derive(Debug, Default, Clone, serde::Serialize)]
+pub struct CliOverrides {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dev: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub listen: Option<SocketAddr>,
+}
+
+impl Config {
+    /// Loads defaults, then `file` (if any), then the process environment, then CLI overrides.
+    pub fn load(file: Option<&Path>, cli: &CliOverrides) -> Result<Config, ConfigError> {
+        let mut figment = Figment::from(Toml::string(DEFAULT_TOML));
+        if let Some(file) = file {
+            if !file.exists() {
+                return Err(ConfigError::Parse(format!(
+                    "config file {} does not exist",
+                    file.display()
+                )));
+            }
+            figment = figment.merge(Toml::file(file));
+        }
+        figment = figment.merge(
+            Env::prefixed("ONAIR_")
+                .ignore(&["KEYS", "CONFIG", "LOG"])
+                .split("__"),
+        );
+        if let Some(server) = server_overrides(cli) {
+            figment = figment.merge(Serialized::default("server", server));
+        }
+        let mut config: Config = figment
+            .extract()
+            .map_err(|e| ConfigError::Parse(describe_figment_error(e)))?;
+
+        if let Ok(keys) = std::env::var("ONAIR_KEYS") {
+            config.keys.extend(parse_key_list(&keys)?);
+        }
+        if let Ok(url) = std::env::var("DATABASE_URL")
+            && !url.trim().is_empty()
+        {
+            config.database.url = Secret::new(url);
+        }
+        config.finish()
+    }
+
+    /// Applies derived defaults (dev key, node id) and checks cross-field rules.
+    fn finish(mut self) -> Result<Config, ConfigError> {
+        if self.server.dev {
+            self.keys
+                .entry(DEV_API_KEY.to_string())
+                .or_insert_with(|| Secret::new(DEV_API_SECRET));
+        }
+        if self.keys.is_empty() {
+            return Err(ConfigError::Invalid {
+                key: "keys",
+                message: "no API keys configured: add `[keys]` entries, set ONAIR_KEYS=\"key: secret\", or run in dev mode (--dev)".into(),
+            });
+        }
+        if let Some((key, _)) = self
+            .keys
+            .iter()
+            .find(|(k, s)| k.is_empty() || s.expose().is_empty())
+        {
+            return Err(ConfigError::Invalid {
+                key: "keys",
+                message: format!("API key `{key}` has an empty name or secret"),
+            });
+        }
+        if !matches!(self.server.public_url.scheme(), "http" | "https") {
+            return Err(ConfigError::Invalid {
+                key: "server.public_url",
+                message: "must be an http:// or https:// URL".into(),
+            });
+        }
+        if self.server.node_id.trim().is_empty() {
+            self.server.node_id = nix::unistd::gethostname()
+                .ok()
+                .and_then(|h| h.into_string().ok())
+                .unwrap_or_else(|| "onair".into());
+        }
+        let positive = [
+            ("database.max_connections", self.database.max_connections),
+            ("limits.max_livestreams", self.limits.max_livestreams),
+            ("limits.max_duration_secs", self.limits.max_duration_secs),
+            ("limits.max_destinations", self.limits.max_destinations),
+        ];
+        if let Some((key, _)) = positive.iter().find(|(_, v)| *v == 0) {
+            return Err(ConfigError::Invalid {
+                key,
+                message: "must be greater than zero".into(),
+            });
+        }
+        Ok(self)
+    }
+
+    /// The database URL, if one is configured (otherwise the embedded Postgres is used).
+    pub fn database_url(&self) -> Option<&str> {
+        let url = self.database.url.expose();
+        (!url.trim().is_empty()).then_some(url)
+    }
+
+    /// Keys whose secrets are too short to resist brute force, for a start-up warning.
+    pub fn weak_keys(&self) -> Vec<&str> {
+        self.keys
+            .iter()
+            .filter(|(k, s)| s.expose().len() < 32 && !(self.server.dev && *k == DEV_API_KEY))
+            .map(|(k, _)| k.as_str())
+            .collect()
+    }
+}
+
+fn server_overrides(cli: &CliOverrides) -> Option<serde_json::Value> {
+    let value = serde_json::to_value(cli).ok()?;
+    (value.as_object().is_some_and(|o| !o.is_empty())).then_some(value)
+}
+
+/// Parses LiveKit's `LIVEKIT_KEYS` format: `key1: secret1, key2: secret2`.
+pub fn parse_key_list(list: &str) -> Result<BTreeMap<String, Secret>, ConfigError> {
+    let mut keys = BTreeMap::new();
+    for pair in list
+        .split([',', '\n'])
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+    {
+        let Some((key, secret)) = pair.split_once(':') else {
+            return Err(ConfigError::Invalid {
+                key: "ONAIR_KEYS",
+                message: "expected `key: secret` pairs separated by commas".into(),
+            });
+        };
+        let (key, secret) = (key.trim(), secret.trim());
+        if key.is_empty() || secret.is_empty() {
+            return Err(ConfigError::Invalid {
+                key: "ONAIR_KEYS",
+                message: "an API key or secret is empty".into(),
+            });
+        }
+        keys.insert(key.to_string(), Secret::new(secret));
+    }
+    Ok(keys)
+}
+
+/// figment's messages name the key and where its value came from; keep all of them.
+fn describe_figment_error(error: figment::Error) -> String {
+    error
+        .into_iter()
+        .map(|e| e.to_string())
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,11 @@
+//! onair: a self-hosted broadcast composition service.
+//! See `docs/ARCHITECTURE.md` for the map of these modules.
+
+pub mod api;
+pub mod auth;
+pub mod config;
+pub mod layout;
+pub mod livestream;
+pub mod outputs;
+pub mod server;
+pub mod store;

@@ -1,0 +1,20 @@
+//! Livestreams: the state machine, go-live/stop orchestration over a media
+//! [`Runner`], and reconciliation after a restart.
+
+mod preset;
+mod request;
+mod runner;
+mod service;
+mod state;
+
+pub use preset::{DEFAULT_PRESET, EncodingPreset};
+pub use request::{
+    Capabilities, DestinationRequest, GoLive, GoLiveRequest, UpdateRequest, ValidationError,
+    validate_layout, validate_room_name,
+};
+pub use runner::{
+    LiveSpec, NoMediaEngine, OutputSpec, OutputTarget, RunControl, RunError, RunEvent, RunHandle,
+    RunReport, Runner, StartError,
+};
+pub use service::{LivestreamDetails, LivestreamError, LivestreamService, ServiceSettings, Target};
+pub use state::{Status, Transition, TransitionError, transition};

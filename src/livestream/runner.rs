@@ -1,0 +1,132 @@
+//! The seam between the control plane and the media engine (DESIGN §5.1):
+//! `livestream` owns these traits; the composer and outputs implement them.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use tokio::sync::mpsc;
+use uuid::Uuid;
+
+use super::preset::EncodingPreset;
+use crate::config::Secret;
+
+/// Everything the media engine needs to put a room on air.
+#[derive(Debug, Clone)]
+pub struct LiveSpec {
+    pub livestream_id: Uuid,
+    pub room_name: String,
+    pub layout: String,
+    pub preset: EncodingPreset,
+    pub max_duration: Option<Duration>,
+    pub outputs: Vec<OutputSpec>,
+}
+
+#[derive(Debug, Clone)]
+pub struct OutputSpec {
+    /// The `livestream_outputs` row this output reports on.
+    pub id: Uuid,
+    pub name: String,
+    pub target: OutputTarget,
+}
+
+#[derive(Debug, Clone)]
+pub enum OutputTarget {
+    /// Full publish URL including the stream key.
+    Rtmp {
+        url: Secret,
+    },
+    Mp4 {
+        path: PathBuf,
+    },
+    Hls,
+}
+
+/// What happens to a running program, reported by the media engine.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RunEvent {
+    /// Program data reached this output.
+    OutputLive {
+        output: Uuid,
+    },
+    OutputRetrying {
+        output: Uuid,
+        error: String,
+    },
+    OutputFailed {
+        output: Uuid,
+        error: String,
+    },
+    OutputBytes {
+        output: Uuid,
+        bytes: u64,
+    },
+    ProgramStalled,
+    /// The run ended by itself (not through `stop`); `error` says why if it failed.
+    Ended {
+        error: Option<String>,
+    },
+}
+
+/// What a finished run leaves behind.
+#[derive(Debug, Clone, Default)]
+pub struct RunReport {
+    /// Bytes written per output.
+    pub output_bytes: Vec<(Uuid, u64)>,
+}
+
+#[derive(Debug, Clone, thiserror::Error, PartialEq)]
+pub enum StartError {
+    /// No media engine in this process (answered as 503).
+    #[error("{0}")]
+    Unavailable(String),
+    #[error("{0}")]
+    Failed(String),
+}
+
+#[derive(Debug, Clone, thiserror::Error, PartialEq)]
+#[error("{0}")]
+pub struct RunError(pub String);
+
+#[async_trait]
+pub trait Runner: Send + Sync + 'static {
+    /// `Err` with a reason when this runner cannot start programs at all.
+    fn availability(&self) -> Result<(), String> {
+        Ok(())
+    }
+
+    async fn start(&self, spec: LiveSpec) -> Result<RunHandle, StartError>;
+}
+
+/// Controls one running program.
+#[async_trait]
+pub trait RunControl: Send + Sync + 'static {
+    async fn set_layout(&self, layout: &str) -> Result<(), RunError>;
+    async fn add_output(&self, output: OutputSpec) -> Result<(), RunError>;
+    async fn remove_output(&self, output: Uuid) -> Result<(), RunError>;
+    /// Ends the program: drains the encoders and finalizes files.
+    async fn stop(&self) -> Result<RunReport, RunError>;
+}
+
+pub struct RunHandle {
+    pub control: Arc<dyn RunControl>,
+    pub events: mpsc::Receiver<RunEvent>,
+}
+
+/// The runner of a build without a media engine: it says so instead of
+/// pretending to go live.
+pub struct NoMediaEngine;
+
+#[async_trait]
+impl Runner for NoMediaEngine {
+    fn availability(&self) -> Result<(), String> {
+        Err("media engine not available: this build of onair has no composer yet".into())
+    }
+
+    async fn start(&self, _spec: LiveSpec) -> Result<RunHandle, StartError> {
+        Err(StartError::Unavailable(
+            self.availability().err().unwrap_or_default(),
+        ))
+    }
+}

@@ -1,0 +1,668 @@
+//! Go-live, stop, update, list and status: the orchestration behind the REST API.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use uuid::Uuid;
+
+use super::request::{
+    Capabilities, GoLive, GoLiveRequest, NamedDestination, UpdateRequest, ValidationError,
+};
+use super::runner::{LiveSpec, OutputSpec, OutputTarget, RunControl, RunEvent, Runner, StartError};
+use super::state::{Status, TransitionError, parse_stored, transition};
+use crate::auth::Caller;
+use crate::config::LimitsConfig;
+use crate::store::{
+    EventRow, LivestreamRow, NewLivestream, NewOutput, OutputRow, OutputUpdate, Store, StoreError,
+};
+
+#[derive(Debug, Clone)]
+pub struct ServiceSettings {
+    pub node_id: String,
+    pub limits: LimitsConfig,
+    pub recordings_dir: PathBuf,
+    pub capabilities: Capabilities,
+}
+
+/// A livestream with its outputs and transition history.
+#[derive(Debug, Clone)]
+pub struct LivestreamDetails {
+    pub row: LivestreamRow,
+    pub outputs: Vec<OutputRow>,
+    pub events: Vec<EventRow>,
+}
+
+impl LivestreamDetails {
+    pub fn status(&self) -> Status {
+        parse_stored(&self.row.status)
+    }
+}
+
+/// How a caller names a livestream.
+#[derive(Debug, Clone)]
+pub enum Target {
+    Id(Uuid),
+    /// The caller's newest livestream in this room (an open one first).
+    Room(String),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LivestreamError {
+    #[error(transparent)]
+    Invalid(#[from] ValidationError),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("livestream not found")]
+    NotFound,
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    NotLive(String),
+    #[error("{0}")]
+    Unavailable(String),
+    #[error("{0}")]
+    Overloaded(String),
+    #[error("livestream {livestream_id} failed to start: {message}")]
+    StartFailed {
+        livestream_id: Uuid,
+        message: String,
+    },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Transition(TransitionError),
+}
+
+impl From<TransitionError> for LivestreamError {
+    fn from(error: TransitionError) -> Self {
+        match error {
+            TransitionError::Store(e) => LivestreamError::Store(e),
+            TransitionError::NotFound(_) => LivestreamError::NotFound,
+            illegal => LivestreamError::Transition(illegal),
+        }
+    }
+}
+
+/// A program this node is running.
+struct ActiveRun {
+    control: Arc<dyn RunControl>,
+    /// Set once a stop has begun, so the event watcher leaves the ending to it.
+    stopping: AtomicBool,
+}
+
+pub struct LivestreamService {
+    store: Store,
+    runner: Arc<dyn Runner>,
+    settings: ServiceSettings,
+    runs: Mutex<HashMap<Uuid, Arc<ActiveRun>>>,
+}
+
+impl LivestreamService {
+    pub fn new(store: Store, runner: Arc<dyn Runner>, settings: ServiceSettings) -> Arc<Self> {
+        Arc::new(LivestreamService {
+            store,
+            runner,
+            settings,
+            runs: Mutex::new(HashMap::new()),
+        })
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Creates the livestream and starts its program. Answers once the media
+    /// engine has accepted it (`starting`); `active` follows when program data
+    /// reaches an output.
+    pub async fn go_live(
+        self: &Arc<Self>,
+        caller: &Caller,
+        request: GoLiveRequest,
+    ) -> Result<LivestreamDetails, LivestreamError> {
+        let go_live = request.validate(&self.settings.limits, self.settings.capabilities)?;
+        if !caller.may_record(Some(&go_live.room_name)) {
+            return Err(LivestreamError::Forbidden(format!(
+                "this token may not record room `{}` (needs the roomRecord grant for it)",
+                go_live.room_name
+            )));
+        }
+        self.runner
+            .availability()
+            .map_err(LivestreamError::Unavailable)?;
+        self.check_capacity()?;
+
+        let id = Uuid::new_v4();
+        let outputs = self.plan_outputs(id, &go_live);
+        let new = NewLivestream {
+            id,
+            user_id: caller.user_id.clone(),
+            room_name: go_live.room_name.clone(),
+            layout: go_live.layout.clone(),
+            preset: go_live.preset.name.clone(),
+            width: go_live.preset.width as i32,
+            height: go_live.preset.height as i32,
+            fps: go_live.preset.fps as i32,
+            video_bitrate_kbps: go_live.preset.video_bitrate_kbps as i32,
+            latency_mode: go_live.latency_mode.clone(),
+            max_duration_secs: go_live.max_duration_secs.map(|s| s as i32),
+            owner_node: self.settings.node_id.clone(),
+        };
+        let rows: Vec<NewOutput> = outputs.iter().map(|(row, _)| row.clone()).collect();
+        self.store
+            .create_livestream(&new, &rows)
+            .await
+            .map_err(|e| match e {
+                StoreError::Conflict(_) => LivestreamError::Conflict(format!(
+                    "room `{}` already has a livestream that has not ended; stop it first",
+                    go_live.room_name
+                )),
+                other => other.into(),
+            })?;
+        tracing::info!(livestream = %id, room = %go_live.room_name, layout = %go_live.layout, preset = %go_live.preset.name, outputs = rows.len(), "go-live requested");
+        transition(
+            &self.store,
+            id,
+            Status::Starting,
+            &format!("go-live requested by {}", caller.user_id),
+            None,
+        )
+        .await?;
+
+        let spec = LiveSpec {
+            livestream_id: id,
+            room_name: go_live.room_name.clone(),
+            layout: go_live.layout.clone(),
+            preset: go_live.preset.clone(),
+            max_duration: go_live
+                .max_duration_secs
+                .map(|s| Duration::from_secs(s.into())),
+            outputs: outputs.into_iter().map(|(_, spec)| spec).collect(),
+        };
+        match self.runner.start(spec).await {
+            Ok(handle) => {
+                let run = Arc::new(ActiveRun {
+                    control: handle.control,
+                    stopping: AtomicBool::new(false),
+                });
+                self.runs.lock().expect("runs lock").insert(id, run.clone());
+                tokio::spawn(
+                    self.clone()
+                        .watch(id, run, handle.events, go_live.max_duration_secs),
+                );
+            }
+            Err(error) => {
+                let message = match &error {
+                    StartError::Unavailable(m) | StartError::Failed(m) => m.clone(),
+                };
+                tracing::warn!(livestream = %id, error = %message, "program failed to start");
+                self.fail(id, &format!("failed to start: {message}")).await;
+                return Err(LivestreamError::StartFailed {
+                    livestream_id: id,
+                    message,
+                });
+            }
+        }
+        self.details(self.row(id).await?).await
+    }
+
+    /// Stops a livestream: `stopping`, then the engine drains and finalizes,
+    /// then `completed` (or `failed` if finalizing fails). Stopping one that has
+    /// already ended answers with its final state.
+    pub async fn stop(
+        self: &Arc<Self>,
+        caller: &Caller,
+        target: Target,
+    ) -> Result<LivestreamDetails, LivestreamError> {
+        let row = self.find(caller, target).await?;
+        if !caller.may_record(Some(&row.room_name)) {
+            return Err(LivestreamError::Forbidden(format!(
+                "this token may not record room `{}`",
+                row.room_name
+            )));
+        }
+        let status = parse_stored(&row.status);
+        if status.is_terminal() {
+            return self.details(row).await;
+        }
+        self.stop_run(row.id, &format!("stop requested by {}", caller.user_id))
+            .await?;
+        self.details(self.row(row.id).await?).await
+    }
+
+    /// Changes the layout or destinations of a live program.
+    pub async fn update(
+        self: &Arc<Self>,
+        caller: &Caller,
+        id: Uuid,
+        request: UpdateRequest,
+    ) -> Result<LivestreamDetails, LivestreamError> {
+        let row = self.find(caller, Target::Id(id)).await?;
+        let outputs = self.store.outputs_of(&[id]).await?;
+        let destinations = outputs
+            .iter()
+            .filter(|o| o.kind == "rtmp" && o.status != "removed")
+            .count();
+        let update = request.validate(&self.settings.limits, destinations)?;
+        if !caller.may_record(Some(&row.room_name)) {
+            return Err(LivestreamError::Forbidden(format!(
+                "this token may not record room `{}`",
+                row.room_name
+            )));
+        }
+        if let Some(unknown) = update
+            .remove
+            .iter()
+            .find(|r| !outputs.iter().any(|o| o.id == **r && o.kind == "rtmp"))
+        {
+            return Err(ValidationError {
+                code: "unknown_destination",
+                message: format!(
+                    "removeDestinations: {unknown} is not a destination of this livestream"
+                ),
+            }
+            .into());
+        }
+        let run = self.live_run(&row)?;
+        if let Some(layout) = &update.layout {
+            run.control
+                .set_layout(layout)
+                .await
+                .map_err(|e| LivestreamError::Unavailable(e.0))?;
+            self.store.set_layout(id, layout).await?;
+            tracing::info!(livestream = %id, layout = %layout, "layout changed");
+        }
+        for removed in &update.remove {
+            run.control
+                .remove_output(*removed)
+                .await
+                .map_err(|e| LivestreamError::Unavailable(e.0))?;
+            self.store
+                .update_output(
+                    *removed,
+                    &OutputUpdate {
+                        status: Some("removed".into()),
+                        ..Default::default()
+                    },
+                )
+                .await?;
+        }
+        let added: Vec<(NewOutput, OutputSpec)> = update.add.iter().map(rtmp_output).collect();
+        let rows: Vec<NewOutput> = added.iter().map(|(row, _)| row.clone()).collect();
+        self.store.add_outputs(id, &rows).await?;
+        for (_, spec) in added {
+            let output = spec.id;
+            if let Err(error) = run.control.add_output(spec).await {
+                self.output_update(output, "failed", Some(error.0), 0).await;
+            }
+        }
+        self.details(self.row(id).await?).await
+    }
+
+    pub async fn status(
+        &self,
+        caller: &Caller,
+        target: Target,
+    ) -> Result<LivestreamDetails, LivestreamError> {
+        let row = self.find(caller, target).await?;
+        self.details(row).await
+    }
+
+    pub async fn list(
+        &self,
+        caller: &Caller,
+        room_name: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<LivestreamDetails>, LivestreamError> {
+        let rows = self
+            .store
+            .list_livestreams(&caller.user_id, room_name, limit)
+            .await?;
+        let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
+        let mut outputs = self.store.outputs_of(&ids).await?;
+        Ok(rows
+            .into_iter()
+            .map(|row| {
+                let (mine, rest): (Vec<_>, Vec<_>) =
+                    outputs.drain(..).partition(|o| o.livestream_id == row.id);
+                outputs = rest;
+                LivestreamDetails {
+                    row,
+                    outputs: mine,
+                    events: Vec::new(),
+                }
+            })
+            .collect())
+    }
+
+    /// Marks livestreams this node owned but is no longer running as failed
+    /// (called at start-up, before serving).
+    pub async fn reconcile(&self) -> Result<usize, LivestreamError> {
+        const REASON: &str = "interrupted by restart";
+        let rows = self
+            .store
+            .open_livestreams_owned_by(&self.settings.node_id)
+            .await?;
+        for row in &rows {
+            if parse_stored(&row.status) == Status::Idle {
+                transition(&self.store, row.id, Status::Starting, REASON, None).await?;
+            }
+            self.fail(row.id, REASON).await;
+            tracing::warn!(livestream = %row.id, room = %row.room_name, "marked failed: {REASON}");
+        }
+        Ok(rows.len())
+    }
+
+    /// Stops every running program (graceful shutdown).
+    pub async fn shutdown(self: &Arc<Self>) {
+        let ids: Vec<Uuid> = self
+            .runs
+            .lock()
+            .expect("runs lock")
+            .keys()
+            .copied()
+            .collect();
+        for id in ids {
+            if let Err(error) = self.stop_run(id, "server shutting down").await {
+                tracing::warn!(livestream = %id, %error, "could not stop cleanly at shutdown");
+            }
+        }
+    }
+
+    /// How many programs this node is running.
+    pub fn running(&self) -> usize {
+        self.runs.lock().expect("runs lock").len()
+    }
+
+    fn check_capacity(&self) -> Result<(), LivestreamError> {
+        let max = self.settings.limits.max_livestreams as usize;
+        if self.running() >= max {
+            return Err(LivestreamError::Overloaded(format!(
+                "this node is already running {max} livestreams (limits.max_livestreams)"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Rows and media specs for every output a go-live asks for.
+    fn plan_outputs(&self, id: Uuid, go_live: &GoLive) -> Vec<(NewOutput, OutputSpec)> {
+        let mut outputs = Vec::new();
+        if go_live.mp4 {
+            let path = self
+                .settings
+                .recordings_dir
+                .join(format!("{}-{id}.mp4", go_live.room_name));
+            outputs.push(file_output(
+                "mp4",
+                "recording",
+                path.display().to_string(),
+                OutputTarget::Mp4 { path },
+            ));
+        }
+        if go_live.hls {
+            outputs.push(file_output(
+                "hls",
+                "hls",
+                format!("hls/{}/{id}", go_live.room_name),
+                OutputTarget::Hls,
+            ));
+        }
+        outputs.extend(go_live.destinations.iter().map(rtmp_output));
+        outputs
+    }
+
+    /// Follows a run's events until it ends: output health, `starting → active`,
+    /// the max-duration stop, and failure when the engine ends on its own.
+    async fn watch(
+        self: Arc<Self>,
+        id: Uuid,
+        run: Arc<ActiveRun>,
+        mut events: tokio::sync::mpsc::Receiver<RunEvent>,
+        max_duration_secs: Option<u32>,
+    ) {
+        let deadline =
+            max_duration_secs.map(|s| tokio::time::Instant::now() + Duration::from_secs(s.into()));
+        let max_duration = async {
+            match deadline {
+                Some(at) => tokio::time::sleep_until(at).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::pin!(max_duration);
+        loop {
+            let event = tokio::select! {
+                event = events.recv() => event,
+                () = &mut max_duration => {
+                    if let Err(error) = self.stop_run(id, "max duration reached").await {
+                        tracing::warn!(livestream = %id, %error, "max-duration stop failed");
+                    }
+                    return;
+                }
+            };
+            let ended = match event {
+                Some(RunEvent::Ended { error }) => Some(error),
+                None => Some(None),
+                Some(event) => {
+                    self.on_run_event(id, event).await;
+                    None
+                }
+            };
+            if let Some(error) = ended {
+                if !run.stopping.load(Ordering::SeqCst) {
+                    self.runs.lock().expect("runs lock").remove(&id);
+                    let reason = error
+                        .unwrap_or_else(|| "media engine ended the program unexpectedly".into());
+                    tracing::warn!(livestream = %id, %reason, "program ended by itself");
+                    self.fail(id, &reason).await;
+                }
+                return;
+            }
+        }
+    }
+
+    async fn on_run_event(&self, id: Uuid, event: RunEvent) {
+        match event {
+            RunEvent::OutputLive { output } => {
+                self.output_update(output, "live", None, 0).await;
+                match transition(
+                    &self.store,
+                    id,
+                    Status::Active,
+                    "program reached an output",
+                    None,
+                )
+                .await
+                {
+                    Ok(_) => tracing::info!(livestream = %id, "livestream is active"),
+                    Err(TransitionError::Illegal { .. }) => {} // already active, or stopping
+                    Err(error) => tracing::warn!(livestream = %id, %error, "could not mark active"),
+                }
+            }
+            RunEvent::OutputRetrying { output, error } => {
+                self.output_update(output, "retrying", Some(error), 1).await
+            }
+            RunEvent::OutputFailed { output, error } => {
+                self.output_update(output, "failed", Some(error), 0).await
+            }
+            RunEvent::OutputBytes { output, bytes } => {
+                let update = OutputUpdate {
+                    bytes_sent: Some(bytes as i64),
+                    ..Default::default()
+                };
+                if let Err(error) = self.store.update_output(output, &update).await {
+                    tracing::warn!(livestream = %id, %error, "could not record output bytes");
+                }
+            }
+            RunEvent::ProgramStalled => tracing::warn!(livestream = %id, "program stalled"),
+            RunEvent::Ended { .. } => {}
+        }
+    }
+
+    async fn output_update(
+        &self,
+        output: Uuid,
+        status: &str,
+        error: Option<String>,
+        add_retries: i32,
+    ) {
+        let update = OutputUpdate {
+            status: Some(status.into()),
+            last_error: error,
+            add_retries,
+            bytes_sent: None,
+        };
+        if let Err(error) = self.store.update_output(output, &update).await {
+            tracing::warn!(%output, %error, "could not record output status");
+        }
+    }
+
+    /// `stopping` → engine stop → `completed`, or `failed` if the engine cannot finalize.
+    async fn stop_run(self: &Arc<Self>, id: Uuid, reason: &str) -> Result<(), LivestreamError> {
+        transition(&self.store, id, Status::Stopping, reason, None).await?;
+        let run = self.runs.lock().expect("runs lock").remove(&id);
+        let Some(run) = run else {
+            self.fail(id, "no program was running for it on this node")
+                .await;
+            return Ok(());
+        };
+        run.stopping.store(true, Ordering::SeqCst);
+        match run.control.stop().await {
+            Ok(report) => {
+                for (output, bytes) in report.output_bytes {
+                    let update = OutputUpdate {
+                        bytes_sent: Some(bytes as i64),
+                        ..Default::default()
+                    };
+                    self.store.update_output(output, &update).await?;
+                }
+                self.store.finish_outputs(id, "stopped").await?;
+                transition(
+                    &self.store,
+                    id,
+                    Status::Completed,
+                    "program finalized",
+                    None,
+                )
+                .await?;
+                tracing::info!(livestream = %id, "livestream completed");
+            }
+            Err(error) => {
+                self.fail(id, &format!("stopping failed: {}", error.0))
+                    .await;
+            }
+        }
+        Ok(())
+    }
+
+    /// Best effort: mark failed with `reason` and close its outputs.
+    async fn fail(&self, id: Uuid, reason: &str) {
+        match transition(&self.store, id, Status::Failed, reason, Some(reason)).await {
+            Ok(_) | Err(TransitionError::Illegal { .. }) => {}
+            Err(error) => tracing::error!(livestream = %id, %error, "could not mark failed"),
+        }
+        if let Err(error) = self.store.finish_outputs(id, "failed").await {
+            tracing::error!(livestream = %id, %error, "could not close outputs");
+        }
+    }
+
+    fn live_run(&self, row: &LivestreamRow) -> Result<Arc<ActiveRun>, LivestreamError> {
+        let status = parse_stored(&row.status);
+        let run = self.runs.lock().expect("runs lock").get(&row.id).cloned();
+        match run {
+            Some(run) if matches!(status, Status::Starting | Status::Active) => Ok(run),
+            _ => Err(LivestreamError::NotLive(format!(
+                "livestream {} is {status}, not live",
+                row.id
+            ))),
+        }
+    }
+
+    /// Finds a livestream the caller owns; other users' livestreams are "not found".
+    async fn find(
+        &self,
+        caller: &Caller,
+        target: Target,
+    ) -> Result<LivestreamRow, LivestreamError> {
+        let row = match target {
+            Target::Id(id) => self.store.livestream(id).await?,
+            Target::Room(room) => {
+                self.store
+                    .latest_livestream_for_room(&caller.user_id, &room)
+                    .await?
+            }
+        };
+        row.filter(|r| r.user_id == caller.user_id)
+            .ok_or(LivestreamError::NotFound)
+    }
+
+    async fn row(&self, id: Uuid) -> Result<LivestreamRow, LivestreamError> {
+        self.store
+            .livestream(id)
+            .await?
+            .ok_or(LivestreamError::NotFound)
+    }
+
+    async fn details(&self, row: LivestreamRow) -> Result<LivestreamDetails, LivestreamError> {
+        let outputs = self.store.outputs_of(&[row.id]).await?;
+        let events = self.store.events(row.id).await?;
+        Ok(LivestreamDetails {
+            row,
+            outputs,
+            events,
+        })
+    }
+}
+
+fn file_output(
+    kind: &str,
+    name: &str,
+    url: String,
+    target: OutputTarget,
+) -> (NewOutput, OutputSpec) {
+    let id = Uuid::new_v4();
+    let row = NewOutput {
+        id,
+        kind: kind.into(),
+        destination_type: None,
+        name: name.into(),
+        url,
+        stream_key: None,
+    };
+    (
+        row,
+        OutputSpec {
+            id,
+            name: name.into(),
+            target,
+        },
+    )
+}
+
+fn rtmp_output(named: &NamedDestination) -> (NewOutput, OutputSpec) {
+    let id = Uuid::new_v4();
+    let destination = &named.destination;
+    let row = NewOutput {
+        id,
+        kind: "rtmp".into(),
+        destination_type: Some(destination.kind.to_string()),
+        name: named.name.clone(),
+        url: destination.redacted_url(),
+        stream_key: destination
+            .stream_key
+            .as_ref()
+            .map(|k| k.expose().to_string()),
+    };
+    let target = OutputTarget::Rtmp {
+        url: destination.full_url(),
+    };
+    (
+        row,
+        OutputSpec {
+            id,
+            name: named.name.clone(),
+            target,
+        },
+    )
+}

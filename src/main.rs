@@ -1,0 +1,197 @@
+//! The `onair` command line.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use onair::auth::{AccessToken, VideoGrant};
+use onair::config::{CliOverrides, Config};
+use tracing_subscriber::EnvFilter;
+
+#[derive(Parser)]
+#[command(
+    name = "onair",
+    version,
+    about = "Self-hosted broadcast composition service"
+)]
+struct Cli {
+    /// A TOML file layered over the built-in defaults (also ONAIR_CONFIG).
+    #[arg(long, global = true, env = "ONAIR_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the service.
+    Serve {
+        /// Development mode: enables the devkey/secret API key pair.
+        #[arg(long)]
+        dev: bool,
+        /// Listen address (overrides server.listen).
+        #[arg(long)]
+        listen: Option<std::net::SocketAddr>,
+    },
+    /// Apply database migrations and exit.
+    Migrate {
+        #[arg(long)]
+        dev: bool,
+    },
+    /// Access tokens.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Print a LiveKit-compatible access token.
+    Create(TokenArgs),
+}
+
+#[derive(Args)]
+struct TokenArgs {
+    #[arg(long)]
+    room: Option<String>,
+    #[arg(long)]
+    identity: String,
+    #[arg(long)]
+    name: Option<String>,
+    /// Allow publishing (sets canPublish).
+    #[arg(long)]
+    publish: bool,
+    /// Allow subscribing (sets canSubscribe).
+    #[arg(long)]
+    subscribe: bool,
+    /// Room administration (roomAdmin, roomList, roomCreate).
+    #[arg(long)]
+    admin: bool,
+    /// Go-live and recording (roomRecord).
+    #[arg(long)]
+    record: bool,
+    /// How long the token is valid, e.g. 30m, 1h, 2d.
+    #[arg(long, default_value = "1h", value_parser = parse_duration)]
+    valid_for: Duration,
+    /// API key to sign with (default: the only configured key, or devkey in dev mode).
+    #[arg(long)]
+    api_key: Option<String>,
+    #[arg(long)]
+    dev: bool,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("onair: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    let load = |dev: bool, listen| {
+        let overrides = CliOverrides {
+            dev: dev.then_some(true),
+            listen,
+        };
+        Config::load(cli.config.as_deref(), &overrides)
+    };
+    match cli.command {
+        Command::Serve { dev, listen } => {
+            let config = load(dev, listen)?;
+            runtime()?.block_on(onair::server::serve(config))
+        }
+        Command::Migrate { dev } => {
+            let config = load(dev, None)?;
+            runtime()?.block_on(async {
+                let database = onair::server::Database::open(&config).await?;
+                let result = database.store.migrate().await;
+                database.close().await;
+                result?;
+                println!("migrations applied");
+                Ok(())
+            })
+        }
+        Command::Token {
+            command: TokenCommand::Create(args),
+        } => {
+            let config = load(args.dev, None)?;
+            println!("{}", create_token(&config, &args)?);
+            Ok(())
+        }
+    }
+}
+
+fn create_token(config: &Config, args: &TokenArgs) -> anyhow::Result<String> {
+    let api_key = match &args.api_key {
+        Some(key) => key.clone(),
+        None if config.keys.len() == 1 => config.keys.keys().next().cloned().unwrap_or_default(),
+        None => anyhow::bail!(
+            "several API keys are configured; choose one with --api-key ({})",
+            config.keys.keys().cloned().collect::<Vec<_>>().join(", ")
+        ),
+    };
+    let secret = config
+        .keys
+        .get(&api_key)
+        .ok_or_else(|| anyhow::anyhow!("API key `{api_key}` is not configured"))?;
+    let room = args.room.clone().unwrap_or_default();
+    let grant = VideoGrant {
+        room_join: !room.is_empty(),
+        room,
+        can_publish: Some(args.publish),
+        can_subscribe: Some(args.subscribe),
+        can_publish_data: Some(args.publish),
+        room_admin: args.admin,
+        room_list: args.admin,
+        room_create: args.admin,
+        room_record: args.record,
+        ..VideoGrant::default()
+    };
+    let mut token = AccessToken::new(&api_key, &args.identity, args.valid_for).with_grant(grant);
+    if let Some(name) = &args.name {
+        token = token.with_name(name);
+    }
+    Ok(token.sign(secret.expose())?)
+}
+
+/// `90s`, `30m`, `1h`, `2d`, or plain seconds.
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: u64 = number
+        .parse()
+        .map_err(|_| format!("`{text}` is not a duration like 30m, 1h or 2d"))?;
+    let seconds = match unit {
+        "" | "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86400,
+        _ => return Err(format!("unknown duration unit `{unit}` (use s, m, h or d)")),
+    };
+    Ok(Duration::from_secs(number * seconds))
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
+}
+
+fn init_tracing() {
+    let filter = EnvFilter::try_from_env("ONAIR_LOG")
+        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,tower_http=info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}

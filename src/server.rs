@@ -1,0 +1,140 @@
+//! Wiring for `onair serve`: database (external or embedded), migrations,
+//! reconciliation, the HTTP server and graceful shutdown.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+
+use crate::api::{self, AppState};
+use crate::auth::KeyRing;
+use crate::config::Config;
+use crate::livestream::{Capabilities, LivestreamService, NoMediaEngine, Runner, ServiceSettings};
+use crate::store::Store;
+use crate::store::embedded::EmbeddedPostgres;
+
+/// The database the server runs on, and the private Postgres if we started one.
+pub struct Database {
+    pub store: Store,
+    pub embedded: Option<EmbeddedPostgres>,
+}
+
+impl Database {
+    /// Connects to `DATABASE_URL`/`database.url`, or starts the embedded Postgres.
+    pub async fn open(config: &Config) -> anyhow::Result<Database> {
+        let max = config.database.max_connections;
+        match config.database_url() {
+            Some(url) => {
+                let store = Store::connect(url, max).await.context(
+                    "cannot connect to the database given by DATABASE_URL / database.url",
+                )?;
+                Ok(Database {
+                    store,
+                    embedded: None,
+                })
+            }
+            None => {
+                let pg = EmbeddedPostgres::start(&config.database.embedded_dir)
+                    .await
+                    .context(
+                        "cannot start the private Postgres (set DATABASE_URL to use your own)",
+                    )?;
+                let store = Store::connect_with(pg.connect_options(), max).await?;
+                Ok(Database {
+                    store,
+                    embedded: Some(pg),
+                })
+            }
+        }
+    }
+
+    pub async fn close(self) {
+        self.store.close().await;
+        if let Some(pg) = self.embedded
+            && let Err(error) = pg.stop().await
+        {
+            tracing::error!(%error, "private Postgres did not stop cleanly");
+        }
+    }
+}
+
+pub fn announce_dev_mode(config: &Config) {
+    if config.server.dev {
+        tracing::warn!("================================================================");
+        tracing::warn!(" DEVELOPMENT MODE: API key `devkey` / secret `secret` is enabled. ");
+        tracing::warn!(" Anyone who knows it controls this server. Never use in production.");
+        tracing::warn!("================================================================");
+    }
+    for key in config.weak_keys() {
+        tracing::warn!(key, "API secret is shorter than 32 characters");
+    }
+}
+
+/// Runs the service until SIGTERM/SIGINT.
+pub async fn serve(config: Config) -> anyhow::Result<()> {
+    announce_dev_mode(&config);
+    let database = Database::open(&config).await?;
+    let result = run(&config, &database).await;
+    database.close().await;
+    result
+}
+
+async fn run(config: &Config, database: &Database) -> anyhow::Result<()> {
+    let store = database.store.clone();
+    store
+        .migrate()
+        .await
+        .context("database migrations failed")?;
+    let runner: Arc<dyn Runner> = Arc::new(NoMediaEngine);
+    if let Err(reason) = runner.availability() {
+        tracing::warn!("{reason}; go-live requests will be answered with 503");
+    }
+    let livestreams = LivestreamService::new(
+        store.clone(),
+        runner,
+        ServiceSettings {
+            node_id: config.server.node_id.clone(),
+            limits: config.limits.clone(),
+            recordings_dir: config.media.recordings_dir.clone(),
+            capabilities: Capabilities::default(),
+        },
+    );
+    let reconciled = livestreams.reconcile().await?;
+    if reconciled > 0 {
+        tracing::warn!(
+            count = reconciled,
+            "livestreams interrupted by the last restart were marked failed"
+        );
+    }
+    let state = AppState {
+        keys: KeyRing::new(config.keys.clone()),
+        store,
+        livestreams: livestreams.clone(),
+    };
+    let listener = TcpListener::bind(config.server.listen)
+        .await
+        .with_context(|| format!("cannot listen on {} (server.listen)", config.server.listen))?;
+    tracing::info!(
+        listen = %config.server.listen,
+        public_url = %config.server.public_url,
+        node = %config.server.node_id,
+        "onair is serving"
+    );
+    axum::serve(listener, api::router(state))
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .context("HTTP server failed")?;
+    tracing::info!("shutting down: stopping running livestreams");
+    livestreams.shutdown().await;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+    tracing::info!("shutdown signal received");
+}

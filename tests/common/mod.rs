@@ -1,0 +1,242 @@
+//! Shared helpers for the control-plane tests: a runner that succeeds or fails
+//! on purpose, the real router over a real Postgres, and request helpers.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Method, Request, StatusCode};
+use base64::Engine;
+use http_body_util::BodyExt;
+use onair::api::{self, AppState};
+use onair::auth::{AccessToken, KeyRing, VideoGrant};
+use onair::config::{LimitsConfig, Secret};
+use onair::livestream::{
+    Capabilities, LiveSpec, LivestreamService, OutputSpec, RunControl, RunError, RunEvent,
+    RunHandle, RunReport, Runner, ServiceSettings, StartError,
+};
+use onair::store::Store;
+use serde_json::Value;
+use sqlx::PgPool;
+use tokio::sync::mpsc;
+use tower::ServiceExt;
+use uuid::Uuid;
+
+pub const KEY: &str = "testkey";
+pub const SECRET: &str = "test-secret-that-is-long-enough-123";
+
+/// How the test runner behaves.
+#[derive(Clone, Debug)]
+pub enum Behaviour {
+    /// Starts, and reports every output live at once.
+    GoLive,
+    /// Starts but never reports program data.
+    StayStarting,
+    /// Refuses to start with this message.
+    FailStart(String),
+}
+
+/// What the runner was asked to do, for assertions.
+#[derive(Default, Debug)]
+pub struct Calls {
+    pub started: Vec<LiveSpec>,
+    pub layouts: Vec<String>,
+    pub added: Vec<OutputSpec>,
+    pub removed: Vec<Uuid>,
+    pub stopped: usize,
+}
+
+pub struct TestRunner {
+    pub behaviour: Behaviour,
+    pub calls: Arc<Mutex<Calls>>,
+    /// The event sender of the latest run, so a test can inject events.
+    pub events: Arc<Mutex<Option<mpsc::Sender<RunEvent>>>>,
+}
+
+impl TestRunner {
+    pub fn new(behaviour: Behaviour) -> Arc<TestRunner> {
+        Arc::new(TestRunner {
+            behaviour,
+            calls: Arc::default(),
+            events: Arc::default(),
+        })
+    }
+}
+
+struct TestControl {
+    calls: Arc<Mutex<Calls>>,
+}
+
+#[async_trait]
+impl Runner for TestRunner {
+    async fn start(&self, spec: LiveSpec) -> Result<RunHandle, StartError> {
+        if let Behaviour::FailStart(message) = &self.behaviour {
+            return Err(StartError::Failed(message.clone()));
+        }
+        let (tx, rx) = mpsc::channel(64);
+        if let Behaviour::GoLive = self.behaviour {
+            for output in &spec.outputs {
+                tx.send(RunEvent::OutputLive { output: output.id })
+                    .await
+                    .unwrap();
+            }
+        }
+        *self.events.lock().unwrap() = Some(tx);
+        self.calls.lock().unwrap().started.push(spec);
+        Ok(RunHandle {
+            control: Arc::new(TestControl {
+                calls: self.calls.clone(),
+            }),
+            events: rx,
+        })
+    }
+}
+
+#[async_trait]
+impl RunControl for TestControl {
+    async fn set_layout(&self, layout: &str) -> Result<(), RunError> {
+        self.calls.lock().unwrap().layouts.push(layout.to_string());
+        Ok(())
+    }
+    async fn add_output(&self, output: OutputSpec) -> Result<(), RunError> {
+        self.calls.lock().unwrap().added.push(output);
+        Ok(())
+    }
+    async fn remove_output(&self, output: Uuid) -> Result<(), RunError> {
+        self.calls.lock().unwrap().removed.push(output);
+        Ok(())
+    }
+    async fn stop(&self) -> Result<RunReport, RunError> {
+        self.calls.lock().unwrap().stopped += 1;
+        Ok(RunReport::default())
+    }
+}
+
+pub fn limits() -> LimitsConfig {
+    LimitsConfig {
+        max_livestreams: 4,
+        max_duration_secs: 43200,
+        max_destinations: 3,
+    }
+}
+
+pub struct TestApp {
+    pub router: Router,
+    pub service: Arc<LivestreamService>,
+    pub store: Store,
+}
+
+pub fn app(pool: PgPool, runner: Arc<dyn Runner>) -> TestApp {
+    app_on_node(pool, runner, "test-node")
+}
+
+pub fn app_on_node(pool: PgPool, runner: Arc<dyn Runner>, node: &str) -> TestApp {
+    let store = Store::from_pool(pool);
+    let service = LivestreamService::new(
+        store.clone(),
+        runner,
+        ServiceSettings {
+            node_id: node.to_string(),
+            limits: limits(),
+            recordings_dir: PathBuf::from("/tmp/onair-test-recordings"),
+            capabilities: Capabilities::default(),
+        },
+    );
+    let keys = KeyRing::new(
+        [
+            (KEY.to_string(), Secret::new(SECRET)),
+            ("otherkey".to_string(), Secret::new("other-secret")),
+        ]
+        .into(),
+    );
+    let router = api::router(AppState {
+        keys,
+        store: store.clone(),
+        livestreams: service.clone(),
+    });
+    TestApp {
+        router,
+        service,
+        store,
+    }
+}
+
+/// A token for `identity` with `roomRecord` (optionally limited to one room).
+pub fn record_token(identity: &str, room: Option<&str>) -> String {
+    AccessToken::new(KEY, identity, Duration::from_secs(600))
+        .with_grant(VideoGrant {
+            room_record: true,
+            room: room.unwrap_or_default().to_string(),
+            ..VideoGrant::default()
+        })
+        .sign(SECRET)
+        .unwrap()
+}
+
+pub fn bearer(token: &str) -> String {
+    format!("Bearer {token}")
+}
+
+pub fn basic(key: &str, secret: &str) -> String {
+    let encoded = base64::engine::general_purpose::STANDARD.encode(format!("{key}:{secret}"));
+    format!("Basic {encoded}")
+}
+
+/// Sends a request through the real router; returns status and JSON body (Null if empty).
+pub async fn send(
+    router: &Router,
+    method: Method,
+    uri: &str,
+    auth: Option<&str>,
+    body: Option<Value>,
+) -> (StatusCode, Value) {
+    let mut request = Request::builder().method(method).uri(uri);
+    if let Some(auth) = auth {
+        request = request.header("authorization", auth);
+    }
+    let body = match body {
+        Some(json) => {
+            request = request.header("content-type", "application/json");
+            Body::from(json.to_string())
+        }
+        None => Body::empty(),
+    };
+    send_raw(router, request.body(body).unwrap()).await
+}
+
+pub async fn send_raw(router: &Router, request: Request<Body>) -> (StatusCode, Value) {
+    let response = router.clone().oneshot(request).await.unwrap();
+    let status = response.status();
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    let json = if bytes.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(&bytes)
+            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()))
+    };
+    (status, json)
+}
+
+/// Polls the status route until the livestream reaches `status` (or panics after 5 s).
+pub async fn wait_for_status(router: &Router, auth: &str, id: &str, status: &str) -> Value {
+    for _ in 0..100 {
+        let (code, body) = send(
+            router,
+            Method::GET,
+            &format!("/api/video/livestream/status?id={id}"),
+            Some(auth),
+            None,
+        )
+        .await;
+        assert_eq!(code, StatusCode::OK, "{body}");
+        if body["status"] == status {
+            return body;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("livestream {id} never reached {status}");
+}
