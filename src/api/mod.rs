@@ -11,7 +11,8 @@ mod views;
 use std::sync::Arc;
 
 use axum::Router;
-use tower_http::trace::TraceLayer;
+use tower_http::trace::{DefaultOnFailure, TraceLayer};
+use tracing::Level;
 
 use crate::auth::KeyRing;
 use crate::livestream::LivestreamService;
@@ -30,6 +31,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(health::routes())
         .merge(livestream::routes())
-        .layer(TraceLayer::new_for_http())
+        // 5xx answers are logged where they are made; the layer only notes them.
+        .layer(TraceLayer::new_for_http().on_failure(DefaultOnFailure::new().level(Level::DEBUG)))
         .with_state(state)
 }
