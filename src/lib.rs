@@ -3,9 +3,12 @@
 
 pub mod api;
 pub mod auth;
+pub mod composer;
 pub mod config;
 pub mod layout;
 pub mod livestream;
 pub mod outputs;
+pub mod render;
 pub mod server;
+pub mod sfu;
 pub mod store;

@@ -39,11 +39,45 @@ enum Command {
         #[arg(long)]
         dev: bool,
     },
+    /// Layout tools.
+    Layout {
+        #[command(subcommand)]
+        command: LayoutCommand,
+    },
     /// Access tokens.
     Token {
         #[command(subcommand)]
         command: TokenCommand,
     },
+}
+
+#[derive(Subcommand)]
+enum LayoutCommand {
+    /// Write a preview PNG of a layout for a synthetic room.
+    Render(LayoutRenderCli),
+}
+
+#[derive(Args)]
+struct LayoutRenderCli {
+    /// Layout name: gallery, active-speaker, crop, grid[-light|-dark],
+    /// speaker[-light|-dark], single-speaker[-light|-dark].
+    #[arg(long, default_value = "gallery")]
+    layout: String,
+    /// Number of participants, 1 to 25.
+    #[arg(long, default_value_t = 4)]
+    participants: usize,
+    /// The first participant also shares a 1920x1080 screen.
+    #[arg(long)]
+    screen_share: bool,
+    /// The active speaker, 1-based.
+    #[arg(long)]
+    speaker: Option<usize>,
+    /// Canvas size, WIDTHxHEIGHT.
+    #[arg(long, default_value = "1920x1080")]
+    size: String,
+    /// Where to write the PNG.
+    #[arg(long, short)]
+    output: PathBuf,
 }
 
 #[derive(Subcommand)]
@@ -117,6 +151,20 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 println!("migrations applied");
                 Ok(())
             })
+        }
+        Command::Layout {
+            command: LayoutCommand::Render(args),
+        } => {
+            onair::render::cli::render_layout_png(&onair::render::cli::LayoutRenderArgs {
+                layout: args.layout,
+                participants: args.participants,
+                screen_share: args.screen_share,
+                speaker: args.speaker,
+                size: args.size,
+                output: args.output.clone(),
+            })?;
+            println!("wrote {}", args.output.display());
+            Ok(())
         }
         Command::Token {
             command: TokenCommand::Create(args),

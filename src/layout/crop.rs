@@ -214,24 +214,31 @@ pub(crate) fn compose<'a>(
         return active_speaker::compose(canvas, room, speaker, Host::Crop);
     }
     let page = mux_page(room, speaker);
-    let table = table(canvas.shape());
-    // People beyond the table's length are cut.
-    let shown = page.len().min(table.len());
-    let Some(fractions) = shown.checked_sub(1).and_then(|i| table.get(i)) else {
-        return Vec::new();
-    };
     // Mux counts the whole page for the large-label rule.
     let label = LabelStyle::mux(canvas.shape() == Shape::Wide, false, page.len());
     page.iter()
-        .zip(fractions.iter())
-        .map(|(p, &(x, y, w, h))| {
-            let rect = RectF::new(
+        .zip(rects(canvas, page.len()))
+        .map(|(p, rect)| Tile::camera(p, rect, Fit::Cover, 0, label))
+        .collect()
+}
+
+/// The table's rectangles for `count` people on `canvas`; people beyond
+/// the table's length are cut. Also the layout templates' `crop_rects`.
+pub(crate) fn rects(canvas: Canvas, count: usize) -> Vec<RectF> {
+    let table = table(canvas.shape());
+    let shown = count.min(table.len());
+    let Some(fractions) = shown.checked_sub(1).and_then(|i| table.get(i)) else {
+        return Vec::new();
+    };
+    fractions
+        .iter()
+        .map(|&(x, y, w, h)| {
+            RectF::new(
                 x * canvas.w(),
                 y * canvas.h(),
                 w * canvas.w(),
                 h * canvas.h(),
-            );
-            Tile::camera(p, rect, Fit::Cover, 0, label)
+            )
         })
         .collect()
 }

@@ -139,16 +139,23 @@ fn boxes<'a>(canvas: Canvas, page: &[&'a ParticipantView]) -> Vec<Tile<'a>> {
         (canvas.w() - 2.0 * style.padding).max(0.0),
         (canvas.h() - 2.0 * style.padding).max(0.0),
     );
-    let best = optimal_box(frame.w, frame.h, page.len(), style.aspect, style.gap);
-    let size = BoxSize {
-        w: best.w.max(MIN_TILE_W),
-        h: best.h.max(MIN_TILE_H),
-    };
-    let rects = flex_wrap(frame, page.len(), size, style.gap);
+    let rects = optimal_boxes(frame, page.len(), style.aspect, style.gap);
     page.iter()
         .zip(rects)
         .map(|(p, rect)| tile(*p, rect))
         .collect()
+}
+
+/// `count` equal boxes in `frame`: `optimal_box` (at least the 160×90
+/// tile minimum) flowed by `flex_wrap`. Also the layout templates'
+/// `optimal_boxes` helper.
+pub(crate) fn optimal_boxes(frame: RectF, count: usize, aspect: f64, gap: f64) -> Vec<RectF> {
+    let best = optimal_box(frame.w, frame.h, count, aspect, gap);
+    let size = BoxSize {
+        w: best.w.max(MIN_TILE_W),
+        h: best.h.max(MIN_TILE_H),
+    };
+    flex_wrap(frame, count, size, gap)
 }
 
 const SHARE_PADDING: f64 = 60.0;
@@ -195,7 +202,7 @@ fn area(template: &[&str], letter: &str) -> Option<Area> {
 /// Wide canvas with a share: padding 60; the share (`width: 100%`) and
 /// the people column (400 px, 600 px above 5 people, `margin-left: 30px`)
 /// shrink together, so the column is spec·(W−150)/(W−120+spec).
-fn share_column<'a>(
+pub(crate) fn share_column<'a>(
     canvas: Canvas,
     sharer: &'a ParticipantView,
     page: &[&'a ParticipantView],

@@ -1,7 +1,6 @@
 //! The seam between the control plane and the media engine (DESIGN §5.1):
 //! `livestream` owns these traits; the composer and outputs implement them.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -10,7 +9,7 @@ use tokio::sync::mpsc;
 use uuid::Uuid;
 
 use super::preset::EncodingPreset;
-use crate::config::Secret;
+pub use crate::outputs::OutputTarget;
 
 /// Everything the media engine needs to put a room on air.
 #[derive(Debug, Clone)]
@@ -29,18 +28,6 @@ pub struct OutputSpec {
     pub id: Uuid,
     pub name: String,
     pub target: OutputTarget,
-}
-
-#[derive(Debug, Clone)]
-pub enum OutputTarget {
-    /// Full publish URL including the stream key.
-    Rtmp {
-        url: Secret,
-    },
-    Mp4 {
-        path: PathBuf,
-    },
-    Hls,
 }
 
 /// What happens to a running program, reported by the media engine.
@@ -63,6 +50,8 @@ pub enum RunEvent {
         bytes: u64,
     },
     ProgramStalled,
+    /// The room closed (last participant gone): the program should be stopped.
+    RoomClosed,
     /// The run ended by itself (not through `stop`); `error` says why if it failed.
     Ended {
         error: Option<String>,

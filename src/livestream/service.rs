@@ -442,6 +442,12 @@ impl LivestreamService {
                 }
             };
             let ended = match event {
+                Some(RunEvent::RoomClosed) => {
+                    if let Err(error) = self.stop_run(id, "room closed").await {
+                        tracing::warn!(livestream = %id, %error, "stop after room close failed");
+                    }
+                    return;
+                }
                 Some(RunEvent::Ended { error }) => Some(error),
                 None => Some(None),
                 Some(event) => {
@@ -496,6 +502,7 @@ impl LivestreamService {
                 }
             }
             RunEvent::ProgramStalled => tracing::warn!(livestream = %id, "program stalled"),
+            RunEvent::RoomClosed => {}
             RunEvent::Ended { .. } => {}
         }
     }

@@ -1,6 +1,8 @@
-//! Program outputs. For now: where RTMP destinations point (pure URL logic);
-//! the media side of outputs arrives with the composer.
+//! Program outputs: where RTMP destinations point (pure URL logic) and the
+//! GStreamer bins that write MP4 files and push RTMP streams.
 
 pub mod destination;
+pub mod media;
 
 pub use destination::{Destination, DestinationError, DestinationType};
+pub use media::{OutputBin, OutputError, OutputTarget};

@@ -1,6 +1,9 @@
-//! Shared helpers for the control-plane tests: a runner that succeeds or fails
+//! Shared test helpers (media in `media`, a real RTMP server in `rtmp`): a runner that succeeds or fails
 //! on purpose, the real router over a real Postgres, and request helpers.
 #![allow(dead_code)]
+
+pub mod media;
+pub mod rtmp;
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};

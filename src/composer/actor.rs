@@ -1,0 +1,695 @@
+//! The composer's loop: one task owns the pipeline and applies room events,
+//! control commands and pipeline signals in order, so no state is shared
+//! between threads except through messages.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use gstreamer as gst;
+use gstreamer::prelude::*;
+use gstreamer_video as gst_video;
+use tokio::sync::{mpsc, oneshot};
+use uuid::Uuid;
+
+use super::inputs::{Input, InputSignal, Inputs};
+use super::overlay::Overlay;
+use super::program::{self, Program, ProgramSettings};
+use super::room::RoomState;
+use super::{ComposerError, rtcp, scene};
+use crate::layout::{self, LayoutName, Scene, SpeakerSelector};
+use crate::livestream::{OutputSpec, RunEvent, RunReport};
+use crate::outputs::{self, OutputBin, OutputTarget};
+use crate::sfu::{RoomEvent, RoomHandle, TrackKind, TrackSid};
+
+/// Until its first frame decodes, a new video input asks for a keyframe this often.
+const KEYFRAME_RETRY: Duration = Duration::from_millis(500);
+/// How long a stop waits for files to be finalized.
+const FINALIZE_TIMEOUT: Duration = Duration::from_secs(10);
+const TICK: Duration = Duration::from_millis(250);
+const BYTES_REPORT_EVERY: u32 = 8; // ticks
+
+/// Numbers about a running program, readable from any thread.
+#[derive(Debug, Default)]
+pub struct ComposerStats {
+    /// Frames handed to the video encoder.
+    pub program_frames: AtomicU64,
+    /// Participants currently in the room.
+    pub participants: AtomicU64,
+}
+
+enum Command {
+    SetLayout(String, oneshot::Sender<Result<(), ComposerError>>),
+    AddOutput(OutputSpec, oneshot::Sender<Result<(), ComposerError>>),
+    RemoveOutput(Uuid, oneshot::Sender<Result<(), ComposerError>>),
+    Stop(oneshot::Sender<RunReport>),
+}
+
+/// A running composition. Dropping it without `stop` tears the pipeline down
+/// without finalizing files.
+pub struct Composer {
+    commands: mpsc::Sender<Command>,
+    stats: Arc<ComposerStats>,
+}
+
+impl Composer {
+    /// Builds the program pipeline with its first outputs and starts playing.
+    /// Room events arrive on `room`; `events` receives output health and the end.
+    pub fn start(
+        settings: ProgramSettings,
+        outputs: Vec<OutputSpec>,
+        room: mpsc::Receiver<RoomEvent>,
+        handle: Arc<dyn RoomHandle>,
+        events: mpsc::Sender<RunEvent>,
+    ) -> Result<Composer, ComposerError> {
+        super::init()?;
+        let layout: LayoutName = settings
+            .layout
+            .parse()
+            .map_err(|e: layout::UnknownLayout| ComposerError::Layout(e.to_string()))?;
+        let program = program::build(&settings, layout.background())?;
+        let (signal_tx, signal_rx) = mpsc::unbounded_channel();
+        let (bus_tx, bus_rx) = mpsc::unbounded_channel();
+        let inputs = Inputs::new(&program.pipeline, signal_tx)?;
+        let stats = Arc::new(ComposerStats::default());
+        count_frames(&program.encoder_sink, stats.clone());
+        forward_bus(&program.pipeline, bus_tx);
+        let overlay = Overlay::default();
+        overlay.attach(&program.overlay);
+
+        let mut actor = Actor {
+            settings,
+            layout,
+            program,
+            inputs,
+            tracks: HashMap::new(),
+            room: RoomState::default(),
+            speaker: SpeakerSelector::new(),
+            scene: None,
+            overlay,
+            outputs: HashMap::new(),
+            handle,
+            events,
+            stats: stats.clone(),
+            ticks: 0,
+        };
+        for spec in outputs {
+            actor.attach_output(spec, false)?;
+        }
+        actor.recompose();
+        actor
+            .program
+            .pipeline
+            .set_state(gst::State::Playing)
+            .map_err(|_| {
+                ComposerError::Pipeline(
+                    actor
+                        .first_error()
+                        .unwrap_or_else(|| "the program pipeline refused to play".into()),
+                )
+            })?;
+        let (commands, command_rx) = mpsc::channel(16);
+        tokio::spawn(actor.run(room, command_rx, signal_rx, bus_rx));
+        Ok(Composer { commands, stats })
+    }
+
+    pub fn stats(&self) -> &Arc<ComposerStats> {
+        &self.stats
+    }
+
+    pub async fn set_layout(&self, layout: &str) -> Result<(), ComposerError> {
+        self.ask(|reply| Command::SetLayout(layout.to_string(), reply))
+            .await?
+    }
+
+    pub async fn add_output(&self, output: OutputSpec) -> Result<(), ComposerError> {
+        self.ask(|reply| Command::AddOutput(output, reply)).await?
+    }
+
+    pub async fn remove_output(&self, output: Uuid) -> Result<(), ComposerError> {
+        self.ask(|reply| Command::RemoveOutput(output, reply))
+            .await?
+    }
+
+    /// Ends the program: drains the encoders, finalizes files, stops the pipeline.
+    pub async fn stop(&self) -> Result<RunReport, ComposerError> {
+        self.ask(Command::Stop).await
+    }
+
+    async fn ask<T>(
+        &self,
+        command: impl FnOnce(oneshot::Sender<T>) -> Command,
+    ) -> Result<T, ComposerError> {
+        let (reply, answer) = oneshot::channel();
+        self.commands
+            .send(command(reply))
+            .await
+            .map_err(|_| ComposerError::Stopped)?;
+        answer.await.map_err(|_| ComposerError::Stopped)
+    }
+}
+
+struct AttachedOutput {
+    spec: OutputSpec,
+    bin: OutputBin,
+    tee_pads: [(gst::Element, gst::Pad); 2],
+    live: bool,
+    /// Set when the sink saw end-of-stream (the file is finalized).
+    finished: Arc<AtomicBool>,
+}
+
+struct Actor {
+    settings: ProgramSettings,
+    layout: LayoutName,
+    program: Program,
+    inputs: Inputs,
+    tracks: HashMap<TrackSid, TrackInput>,
+    room: RoomState,
+    speaker: SpeakerSelector,
+    scene: Option<Scene>,
+    overlay: Overlay,
+    outputs: HashMap<Uuid, AttachedOutput>,
+    handle: Arc<dyn RoomHandle>,
+    events: mpsc::Sender<RunEvent>,
+    stats: Arc<ComposerStats>,
+    ticks: u32,
+}
+
+/// An input chain plus what the loop tracks about it.
+struct TrackInput {
+    input: Input,
+    last_ssrc: Option<u32>,
+    cname: String,
+    last_keyframe_request: Option<Instant>,
+}
+
+impl Actor {
+    async fn run(
+        mut self,
+        mut room: mpsc::Receiver<RoomEvent>,
+        mut commands: mpsc::Receiver<Command>,
+        mut signals: mpsc::UnboundedReceiver<InputSignal>,
+        mut bus: mpsc::UnboundedReceiver<gst::Message>,
+    ) {
+        let mut tick = tokio::time::interval(TICK);
+        let mut room_open = true;
+        loop {
+            tokio::select! {
+                event = room.recv(), if room_open => match event {
+                    Some(event) => self.on_room_event(event).await,
+                    None => room_open = false,
+                },
+                command = commands.recv() => match command {
+                    Some(Command::Stop(reply)) => {
+                        let report = self.finish(&mut bus).await;
+                        let _ = reply.send(report);
+                        return;
+                    }
+                    Some(command) => self.on_command(command),
+                    None => {
+                        // Every handle is gone: nobody can stop us cleanly any more.
+                        let _ = self.program.pipeline.set_state(gst::State::Null);
+                        return;
+                    }
+                },
+                Some(signal) = signals.recv() => self.on_signal(signal),
+                Some(message) = bus.recv() => {
+                    if let Some(fatal) = self.on_bus(&message) {
+                        tracing::error!(error = %fatal, "program pipeline failed");
+                        let _ = self.program.pipeline.set_state(gst::State::Null);
+                        let _ = self.events.send(RunEvent::Ended { error: Some(fatal) }).await;
+                        return;
+                    }
+                }
+                _ = tick.tick() => self.on_tick().await,
+            }
+        }
+    }
+
+    async fn on_room_event(&mut self, event: RoomEvent) {
+        match event {
+            RoomEvent::Rtp { track, packet } => {
+                if let Some(input) = self.tracks.get_mut(&track) {
+                    input.last_ssrc = Some(packet.ssrc);
+                    input.input.push_rtp(packet.to_bytes());
+                }
+                return; // the hot path: no recompose
+            }
+            RoomEvent::SenderReport {
+                track,
+                ntp,
+                rtp_time,
+            } => {
+                if let Some(input) = self.tracks.get(&track)
+                    && let Some(ssrc) = input.last_ssrc
+                {
+                    input
+                        .input
+                        .push_rtcp(rtcp::sender_report(ssrc, ntp, rtp_time, &input.cname));
+                }
+                return;
+            }
+            RoomEvent::ParticipantJoined(info) => self.room.join(info),
+            RoomEvent::ParticipantUpdated(info) => self.room.update(info),
+            RoomEvent::ParticipantLeft { participant } => {
+                for track in self.room.leave(&participant) {
+                    self.remove_input(&track);
+                }
+            }
+            RoomEvent::TrackPublished(track) => {
+                self.room.publish(track.clone());
+                self.add_input(&track);
+            }
+            RoomEvent::TrackUnpublished { track } => {
+                self.room.tracks.remove(&track);
+                self.remove_input(&track);
+            }
+            RoomEvent::TrackMuted { track, muted } => {
+                if let Some(state) = self.room.tracks.get_mut(&track) {
+                    state.muted = muted;
+                }
+                if let Some(input) = self.tracks.get(&track)
+                    && input.input.kind == TrackKind::Audio
+                {
+                    input.input.mixer_pad.set_property("mute", muted);
+                }
+            }
+            RoomEvent::ActiveSpeakers(speakers) => self.room.active_speakers = speakers,
+            RoomEvent::RoomClosed => {
+                let _ = self.events.send(RunEvent::RoomClosed).await;
+            }
+        }
+        self.stats
+            .participants
+            .store(self.room.participant_count() as u64, Ordering::Relaxed);
+        self.recompose();
+    }
+
+    fn on_command(&mut self, command: Command) {
+        match command {
+            Command::SetLayout(name, reply) => {
+                let result = name
+                    .parse::<LayoutName>()
+                    .map_err(|e| ComposerError::Layout(e.to_string()))
+                    .map(|layout| {
+                        self.layout = layout;
+                        self.recompose();
+                    });
+                let _ = reply.send(result);
+            }
+            Command::AddOutput(spec, reply) => {
+                let _ = reply.send(self.attach_output(spec, true));
+            }
+            Command::RemoveOutput(id, reply) => {
+                let result = match self.outputs.remove(&id) {
+                    Some(output) => {
+                        self.detach_output(output);
+                        Ok(())
+                    }
+                    None => Err(ComposerError::Output {
+                        name: id.to_string(),
+                        message: "no such output".into(),
+                    }),
+                };
+                let _ = reply.send(result);
+            }
+            Command::Stop(_) => unreachable!("handled by the loop"),
+        }
+    }
+
+    fn on_signal(&mut self, signal: InputSignal) {
+        match signal {
+            InputSignal::KeyframeWanted(track) => self.request_keyframe(&track),
+            InputSignal::VideoSize {
+                track,
+                width,
+                height,
+            } => {
+                if let Some(state) = self.room.tracks.get_mut(&track) {
+                    state.size = Some((width, height));
+                }
+                self.recompose();
+            }
+            InputSignal::FirstFrame(track) => {
+                if let Some(state) = self.room.tracks.get_mut(&track) {
+                    state.decoding = true;
+                }
+                tracing::debug!(%track, "first frame decoded");
+                self.recompose();
+            }
+        }
+    }
+
+    /// Returns an error message when the failure takes the whole program down.
+    fn on_bus(&mut self, message: &gst::Message) -> Option<String> {
+        use gst::MessageView;
+        match message.view() {
+            MessageView::Latency(_) => {
+                let _ = self.program.pipeline.recalculate_latency();
+                None
+            }
+            MessageView::Error(error) => {
+                let text = error.error().to_string();
+                let source = message
+                    .src()
+                    .map(|s| s.path_string().to_string())
+                    .unwrap_or_default();
+                if let Some(id) = self.output_of(message) {
+                    if let Some(output) = self.outputs.remove(&id) {
+                        let name = output.spec.name.clone();
+                        tracing::warn!(output = %name, error = %text, "output failed");
+                        self.detach_output(output);
+                        let _ = self.events.try_send(RunEvent::OutputFailed {
+                            output: id,
+                            error: format!("{name}: {text}"),
+                        });
+                    }
+                    return None;
+                }
+                if let Some(track) = self.track_of(message) {
+                    tracing::warn!(%track, error = %text, %source, "input failed; dropping it from the program");
+                    self.remove_input(&track);
+                    self.recompose();
+                    return None;
+                }
+                Some(format!("{text} (in {source})"))
+            }
+            MessageView::Warning(warning) => {
+                tracing::debug!(warning = %warning.error(), "pipeline warning");
+                None
+            }
+            _ => None,
+        }
+    }
+
+    async fn on_tick(&mut self) {
+        self.ticks = self.ticks.wrapping_add(1);
+        let mut live = Vec::new();
+        for (id, output) in &mut self.outputs {
+            if !output.live && output.bin.is_flowing() {
+                output.live = true;
+                live.push(*id);
+            }
+        }
+        for output in live {
+            let _ = self.events.send(RunEvent::OutputLive { output }).await;
+        }
+        if self.ticks.is_multiple_of(BYTES_REPORT_EVERY) {
+            for (id, output) in &self.outputs {
+                let _ = self.events.try_send(RunEvent::OutputBytes {
+                    output: *id,
+                    bytes: output.bin.bytes(),
+                });
+            }
+        }
+        let waiting: Vec<TrackSid> = self
+            .tracks
+            .iter()
+            .filter(|(sid, t)| {
+                t.input.kind == TrackKind::Video
+                    && self.room.tracks.get(*sid).is_some_and(|s| !s.decoding)
+            })
+            .map(|(sid, _)| sid.clone())
+            .collect();
+        for track in waiting {
+            self.request_keyframe(&track);
+        }
+    }
+
+    fn add_input(&mut self, track: &crate::sfu::TrackInfo) {
+        let mixer = match track.kind {
+            TrackKind::Video => self.program.compositor.clone(),
+            TrackKind::Audio => self.program.audiomixer.clone(),
+        };
+        match self.inputs.add(track, &mixer) {
+            Ok(input) => {
+                let cname = track.participant.0.clone();
+                self.tracks.insert(
+                    track.sid.clone(),
+                    TrackInput {
+                        input,
+                        last_ssrc: None,
+                        cname,
+                        last_keyframe_request: None,
+                    },
+                );
+                if track.kind == TrackKind::Video {
+                    self.request_keyframe(&track.sid);
+                }
+                tracing::info!(track = %track.sid, participant = %track.participant, codec = ?track.codec, "input added");
+            }
+            Err(error) => tracing::warn!(track = %track.sid, %error, "cannot compose this track"),
+        }
+    }
+
+    fn remove_input(&mut self, track: &TrackSid) {
+        if let Some(input) = self.tracks.remove(track) {
+            let mixer = match input.input.kind {
+                TrackKind::Video => self.program.compositor.clone(),
+                TrackKind::Audio => self.program.audiomixer.clone(),
+            };
+            self.inputs.remove(input.input, &mixer);
+            tracing::info!(%track, "input removed");
+        }
+    }
+
+    /// Asks the publisher for a keyframe, at most every [`KEYFRAME_RETRY`].
+    fn request_keyframe(&mut self, track: &TrackSid) {
+        let Some(input) = self.tracks.get_mut(track) else {
+            return;
+        };
+        if input
+            .last_keyframe_request
+            .is_some_and(|at| at.elapsed() < KEYFRAME_RETRY)
+        {
+            return;
+        }
+        input.last_keyframe_request = Some(Instant::now());
+        self.handle.request_keyframe(track);
+    }
+
+    /// Recomputes the scene from the room and applies it (geometry and overlay).
+    fn recompose(&mut self) {
+        let view = self.room.view();
+        let speaker = self.speaker.update(&view);
+        let scene = layout::compose(self.layout, self.settings.canvas, &view, speaker.as_deref());
+        if self.scene.as_ref() == Some(&scene) {
+            return;
+        }
+        for (sid, input) in &self.tracks {
+            if input.input.kind == TrackKind::Video {
+                let size = self.room.tracks.get(sid).and_then(|t| t.size);
+                scene::place(&input.input, &scene, size);
+            }
+        }
+        self.overlay.update(&scene);
+        self.program
+            .background
+            .set_property("foreground-color", argb(scene.background));
+        self.scene = Some(scene);
+    }
+
+    fn attach_output(&mut self, spec: OutputSpec, live: bool) -> Result<(), ComposerError> {
+        let failed = |message: String| ComposerError::Output {
+            name: spec.name.clone(),
+            message,
+        };
+        if matches!(spec.target, OutputTarget::Hls) {
+            return Err(failed(
+                "HLS output is not available in this build yet".into(),
+            ));
+        }
+        let bin = outputs::media::build(&spec.id.simple().to_string(), &spec.target)
+            .map_err(|e| failed(e.to_string()))?;
+        self.program
+            .pipeline
+            .add(&bin.bin)
+            .map_err(|e| failed(e.to_string()))?;
+        let finished = Arc::new(AtomicBool::new(false));
+        if let Some(pad) = bin.sink.static_pad("sink") {
+            let flag = finished.clone();
+            pad.add_probe(gst::PadProbeType::EVENT_DOWNSTREAM, move |_, info| {
+                if let Some(gst::PadProbeData::Event(event)) = &info.data
+                    && event.type_() == gst::EventType::Eos
+                {
+                    flag.store(true, Ordering::SeqCst);
+                }
+                gst::PadProbeReturn::Ok
+            });
+        }
+        let mut tee_pads = Vec::with_capacity(2);
+        for (tee, kind) in [
+            (&self.program.video_tee, "video"),
+            (&self.program.audio_tee, "audio"),
+        ] {
+            let tee_pad = tee
+                .request_pad_simple("src_%u")
+                .ok_or_else(|| failed("the encoder tee refused a pad".into()))?;
+            let sink = bin
+                .bin
+                .static_pad(kind)
+                .ok_or_else(|| failed(format!("no {kind} pad")))?;
+            tee_pad
+                .link(&sink)
+                .map_err(|e| failed(format!("linking {kind}: {e:?}")))?;
+            tee_pads.push((tee.clone(), tee_pad));
+        }
+        if live {
+            bin.bin
+                .sync_state_with_parent()
+                .map_err(|e| failed(e.to_string()))?;
+            // A late joiner must start on a keyframe.
+            let event = gst_video::UpstreamForceKeyUnitEvent::builder()
+                .all_headers(true)
+                .build();
+            tee_pads[0].1.send_event(event);
+        }
+        let tee_pads: [(gst::Element, gst::Pad); 2] =
+            tee_pads.try_into().map_err(|_| failed("tee pads".into()))?;
+        tracing::info!(output = %spec.name, kind = target_kind(&spec.target), "output attached");
+        self.outputs.insert(
+            spec.id,
+            AttachedOutput {
+                spec,
+                bin,
+                tee_pads,
+                live: false,
+                finished,
+            },
+        );
+        Ok(())
+    }
+
+    /// Unhooks an output from the tees, ends its stream and removes it.
+    fn detach_output(&mut self, output: AttachedOutput) {
+        for (tee, pad) in &output.tee_pads {
+            if let Some(peer) = pad.peer() {
+                let _ = pad.unlink(&peer);
+                peer.send_event(gst::event::Eos::new());
+            }
+            tee.release_request_pad(pad);
+        }
+        let _ = output.bin.bin.set_state(gst::State::Null);
+        let _ = self.program.pipeline.remove(&output.bin.bin);
+        tracing::info!(output = %output.spec.name, "output detached");
+    }
+
+    /// Stop: end every input and source, wait for the files to be finalized,
+    /// then stop the pipeline.
+    async fn finish(&mut self, bus: &mut mpsc::UnboundedReceiver<gst::Message>) -> RunReport {
+        // End each input at the mixer: a jitter buffer still waiting for its
+        // first packet would otherwise hold back the end of stream.
+        for input in self.tracks.values() {
+            input.input.mixer_pad.send_event(gst::event::Eos::new());
+        }
+        self.program.pipeline.send_event(gst::event::Eos::new());
+        let deadline = tokio::time::Instant::now() + FINALIZE_TIMEOUT;
+        loop {
+            let files_done = self
+                .outputs
+                .values()
+                .filter(|o| matches!(o.spec.target, OutputTarget::Mp4 { .. }))
+                .all(|o| o.finished.load(Ordering::SeqCst));
+            if files_done {
+                break;
+            }
+            match tokio::time::timeout_at(deadline, bus.recv()).await {
+                Ok(Some(message)) if matches!(message.view(), gst::MessageView::Eos(_)) => break,
+                Ok(Some(_)) => {}
+                Ok(None) | Err(_) => {
+                    tracing::warn!(
+                        "outputs did not finish within {FINALIZE_TIMEOUT:?}; stopping anyway"
+                    );
+                    break;
+                }
+            }
+        }
+        let _ = self.program.pipeline.set_state(gst::State::Null);
+        RunReport {
+            output_bytes: self
+                .outputs
+                .iter()
+                .map(|(id, o)| (*id, o.bin.bytes()))
+                .collect(),
+        }
+    }
+
+    /// The output whose bin a message came from.
+    fn output_of(&self, message: &gst::Message) -> Option<Uuid> {
+        let mut object = message.src().cloned();
+        while let Some(current) = object {
+            let name = current.name();
+            if let Some(key) = name.strip_prefix("output-") {
+                return self
+                    .outputs
+                    .keys()
+                    .find(|id| id.simple().to_string() == key)
+                    .copied();
+            }
+            object = current.parent();
+        }
+        None
+    }
+
+    /// The input track whose chain a message came from (elements are named `role-<track sid>`).
+    fn track_of(&self, message: &gst::Message) -> Option<TrackSid> {
+        let name = message.src()?.name();
+        self.tracks
+            .keys()
+            .find(|sid| name.ends_with(&format!("-{sid}")))
+            .cloned()
+    }
+
+    fn first_error(&self) -> Option<String> {
+        let bus = self.program.pipeline.bus()?;
+        let message = bus.pop_filtered(&[gst::MessageType::Error])?;
+        match message.view() {
+            gst::MessageView::Error(error) => Some(error.error().to_string()),
+            _ => None,
+        }
+    }
+}
+
+fn argb(colour: layout::Rgba) -> u32 {
+    (u32::from(colour.a) << 24)
+        | (u32::from(colour.r) << 16)
+        | (u32::from(colour.g) << 8)
+        | u32::from(colour.b)
+}
+
+fn target_kind(target: &OutputTarget) -> &'static str {
+    match target {
+        OutputTarget::Rtmp { .. } => "rtmp",
+        OutputTarget::Mp4 { .. } => "mp4",
+        OutputTarget::Hls => "hls",
+    }
+}
+
+/// Counts frames entering the encoder (the program's frame rate, live).
+fn count_frames(pad: &gst::Pad, stats: Arc<ComposerStats>) {
+    pad.add_probe(gst::PadProbeType::BUFFER, move |_, _| {
+        stats.program_frames.fetch_add(1, Ordering::Relaxed);
+        gst::PadProbeReturn::Ok
+    });
+}
+
+/// Sends the bus messages the loop cares about to it, from whichever thread posts them.
+fn forward_bus(pipeline: &gst::Pipeline, to: mpsc::UnboundedSender<gst::Message>) {
+    let Some(bus) = pipeline.bus() else {
+        return;
+    };
+    bus.set_sync_handler(move |_, message| {
+        use gst::MessageView;
+        if matches!(
+            message.view(),
+            MessageView::Error(_)
+                | MessageView::Warning(_)
+                | MessageView::Eos(_)
+                | MessageView::Latency(_)
+        ) {
+            let _ = to.send(message.clone());
+        }
+        gst::BusSyncReply::Drop
+    });
+}

@@ -1,0 +1,199 @@
+//! The fixed part of a program pipeline: live background and silence,
+//! compositor and audio mixer, overlay, encoders and the tees outputs hang off.
+//!
+//! ```text
+//! videotestsrc(live, bg colour) → compositor → caps(W×H@fps, I420) → overlaycomposition
+//!     → queue → x264enc → h264parse → caps(avc) → video tee
+//! audiotestsrc(live, silence) → audiomixer → caps(48 kHz stereo) → audioconvert
+//!     → avenc_aac → aacparse → audio tee
+//! ```
+
+use gstreamer as gst;
+use gstreamer::prelude::*;
+
+use super::{ComposerError, JITTER_LATENCY, make};
+use crate::layout::{Canvas, Rgba};
+
+/// Encoding and canvas settings of one program.
+#[derive(Debug, Clone)]
+pub struct ProgramSettings {
+    pub canvas: Canvas,
+    pub fps: u32,
+    pub video_bitrate_kbps: u32,
+    pub audio_bitrate_bps: u32,
+    /// Keyframe every this many seconds (2 s by default; ≤ the HLS segment length).
+    pub keyframe_interval_secs: u32,
+    pub layout: String,
+}
+
+impl ProgramSettings {
+    pub fn new(canvas: Canvas, fps: u32, video_bitrate_kbps: u32, layout: &str) -> ProgramSettings {
+        ProgramSettings {
+            canvas,
+            fps,
+            video_bitrate_kbps,
+            audio_bitrate_bps: 128_000,
+            keyframe_interval_secs: 2,
+            layout: layout.to_string(),
+        }
+    }
+}
+
+pub const AUDIO_RATE: i32 = 48_000;
+pub const AUDIO_CHANNELS: i32 = 2;
+
+/// Handles to the elements the rest of the composer attaches to.
+pub struct Program {
+    pub pipeline: gst::Pipeline,
+    pub compositor: gst::Element,
+    pub audiomixer: gst::Element,
+    pub background: gst::Element,
+    pub overlay: gst::Element,
+    pub video_tee: gst::Element,
+    pub audio_tee: gst::Element,
+    /// The compositor pad the background feeds; counts program frames.
+    pub encoder_sink: gst::Pad,
+}
+
+fn element(factory: &str, name: &str) -> Result<gst::Element, ComposerError> {
+    let element = make(factory)?;
+    element.set_property("name", name);
+    Ok(element)
+}
+
+fn caps_filter(name: &str, caps: gst::Caps) -> Result<gst::Element, ComposerError> {
+    let filter = element("capsfilter", name)?;
+    filter.set_property("caps", caps);
+    Ok(filter)
+}
+
+/// ARGB as `videotestsrc`'s `foreground-color` wants it.
+fn argb(colour: Rgba) -> u32 {
+    (u32::from(colour.a) << 24)
+        | (u32::from(colour.r) << 16)
+        | (u32::from(colour.g) << 8)
+        | u32::from(colour.b)
+}
+
+pub fn build(settings: &ProgramSettings, background: Rgba) -> Result<Program, ComposerError> {
+    let pipeline = gst::Pipeline::with_name("program");
+    let Canvas { width, height } = settings.canvas;
+    let fps = settings.fps as i32;
+    let latency = gst::ClockTime::from_nseconds(JITTER_LATENCY.as_nanos() as u64);
+
+    // Video: a live background is what keeps the program running with nobody in the room.
+    let background_src = element("videotestsrc", "background")?;
+    background_src.set_property("is-live", true);
+    background_src.set_property_from_str("pattern", "solid-color");
+    background_src.set_property("foreground-color", argb(background));
+    let background_caps = caps_filter(
+        "background-caps",
+        gst::Caps::builder("video/x-raw")
+            .field("format", "I420")
+            .field("width", width as i32)
+            .field("height", height as i32)
+            .field("framerate", gst::Fraction::new(fps, 1))
+            .build(),
+    )?;
+    let compositor = element("compositor", "compositor")?;
+    compositor.set_property_from_str("background", "black");
+    compositor.set_property("ignore-inactive-pads", true);
+    compositor.set_property_from_str("start-time-selection", "first");
+    compositor.set_property("min-upstream-latency", latency.nseconds());
+    let program_caps = caps_filter(
+        "program-caps",
+        gst::Caps::builder("video/x-raw")
+            .field("format", "I420")
+            .field("width", width as i32)
+            .field("height", height as i32)
+            .field("framerate", gst::Fraction::new(fps, 1))
+            .build(),
+    )?;
+    let overlay = element("overlaycomposition", "overlay")?;
+    let encoder_queue = element("queue", "encoder-queue")?;
+    encoder_queue.set_property("max-size-time", 1_000_000_000u64);
+    let x264 = element("x264enc", "x264")?;
+    x264.set_property("bitrate", settings.video_bitrate_kbps);
+    x264.set_property_from_str("speed-preset", "veryfast");
+    x264.set_property_from_str("tune", "zerolatency");
+    x264.set_property(
+        "key-int-max",
+        settings.fps * settings.keyframe_interval_secs,
+    );
+    let h264parse = element("h264parse", "h264parse")?;
+    let h264_caps = caps_filter(
+        "h264-caps",
+        gst::Caps::builder("video/x-h264")
+            .field("stream-format", "avc")
+            .field("alignment", "au")
+            .build(),
+    )?;
+    let video_tee = element("tee", "video-tee")?;
+    video_tee.set_property("allow-not-linked", true);
+
+    // Audio: live silence keeps the mixer producing even when nobody speaks.
+    let silence = element("audiotestsrc", "silence")?;
+    silence.set_property("is-live", true);
+    silence.set_property_from_str("wave", "silence");
+    let audiomixer = element("audiomixer", "audiomixer")?;
+    audiomixer.set_property("ignore-inactive-pads", true);
+    audiomixer.set_property_from_str("start-time-selection", "first");
+    audiomixer.set_property("min-upstream-latency", latency.nseconds());
+    let mixed_caps = caps_filter(
+        "mixed-caps",
+        gst::Caps::builder("audio/x-raw")
+            .field("rate", AUDIO_RATE)
+            .field("channels", AUDIO_CHANNELS)
+            .build(),
+    )?;
+    let audioconvert = element("audioconvert", "mix-convert")?;
+    let aac = element("avenc_aac", "aac")?;
+    aac.set_property("bitrate", settings.audio_bitrate_bps as i32);
+    let aacparse = element("aacparse", "aacparse")?;
+    let audio_tee = element("tee", "audio-tee")?;
+    audio_tee.set_property("allow-not-linked", true);
+
+    let video_chain = [
+        &background_src,
+        &background_caps,
+        &compositor,
+        &program_caps,
+        &overlay,
+        &encoder_queue,
+        &x264,
+        &h264parse,
+        &h264_caps,
+        &video_tee,
+    ];
+    let audio_chain = [
+        &silence,
+        &audiomixer,
+        &mixed_caps,
+        &audioconvert,
+        &aac,
+        &aacparse,
+        &audio_tee,
+    ];
+    pipeline.add_many(video_chain)?;
+    pipeline.add_many(audio_chain)?;
+    gst::Element::link_many(video_chain)?;
+    gst::Element::link_many(audio_chain)?;
+
+    // The background is the bottom layer and fills the canvas.
+    if let Some(pad) = background_caps.static_pad("src").and_then(|p| p.peer()) {
+        pad.set_property("zorder", 0u32);
+    }
+    let encoder_sink = x264
+        .static_pad("sink")
+        .ok_or_else(|| ComposerError::Pipeline("x264enc has no sink pad".into()))?;
+    Ok(Program {
+        pipeline,
+        compositor,
+        audiomixer,
+        background: background_src,
+        overlay,
+        video_tee,
+        audio_tee,
+        encoder_sink,
+    })
+}

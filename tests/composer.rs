@@ -1,0 +1,351 @@
+//! The composer against real GStreamer pipelines fed real RTP: four coloured
+//! participants into a gallery MP4; people joining, leaving and freezing
+//! mid-recording; and a real RTMP server receiving the program.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::media::*;
+use common::rtmp::NginxRtmp;
+use onair::composer::{Composer, ProgramSettings};
+use onair::layout::{self, Canvas, LayoutName, ParticipantView, Region, RoomView, VideoView};
+use onair::livestream::{OutputSpec, OutputTarget, RunEvent};
+use onair::sfu::{Codec, RoomEvent};
+use tokio::sync::mpsc;
+use uuid::Uuid;
+
+const CANVAS: Canvas = Canvas::new(1280, 720);
+const BACKGROUND: (u8, u8, u8) = (0x32, 0x32, 0x32);
+
+struct Harness {
+    composer: Composer,
+    room: mpsc::Sender<RoomEvent>,
+    handle: TestRoom,
+    events: mpsc::Receiver<RunEvent>,
+    started: Instant,
+}
+
+fn start(layout: &str, outputs: Vec<OutputSpec>) -> Harness {
+    let (room, room_rx) = mpsc::channel(4096);
+    let (events_tx, events) = mpsc::channel(256);
+    let handle = TestRoom::default();
+    let settings = ProgramSettings::new(CANVAS, 30, 3000, layout);
+    let composer = Composer::start(
+        settings,
+        outputs,
+        room_rx,
+        Arc::new(handle.clone()),
+        events_tx,
+    )
+    .expect("composer starts");
+    Harness {
+        composer,
+        room,
+        handle,
+        events,
+        started: Instant::now(),
+    }
+}
+
+fn mp4_output(path: &std::path::Path) -> OutputSpec {
+    OutputSpec {
+        id: Uuid::new_v4(),
+        name: "recording".into(),
+        target: OutputTarget::Mp4 {
+            path: path.to_path_buf(),
+        },
+    }
+}
+
+async fn sleep_until(started: Instant, seconds: f64) {
+    let at = started + Duration::from_secs_f64(seconds);
+    tokio::time::sleep_until(at.into()).await;
+}
+
+/// The regions the gallery layout promises for these publishers, in join order.
+fn expected_regions(publishers: &[&Publisher]) -> Vec<Region> {
+    let room = RoomView {
+        participants: publishers
+            .iter()
+            .map(|p| ParticipantView {
+                sid: p.info.sid.0.clone(),
+                identity: p.info.identity.clone(),
+                name: p.info.name.clone(),
+                camera: Some(VideoView {
+                    track_sid: p.video.sid.0.clone(),
+                    width: 640,
+                    height: 360,
+                    muted: false,
+                }),
+                screen_share: None,
+            })
+            .collect(),
+        active_speakers: Vec::new(),
+    };
+    layout::compose(LayoutName::Gallery, CANVAS, &room, None).regions
+}
+
+/// The colour at the middle of each region (above the name label).
+fn assert_colours(frame: &Frame, regions: &[Region], colours: &[(u8, u8, u8)], context: &str) {
+    for (region, colour) in regions.iter().zip(colours) {
+        let x = region.rect.x + region.rect.w as i32 / 2;
+        let y = region.rect.y + region.rect.h as i32 / 3;
+        assert!(
+            frame.is_near(x, y, *colour, 40),
+            "{context}: region of {} at ({x},{y}) is {:?}, expected {colour:?}",
+            region.participant_sid,
+            frame.pixel(x, y)
+        );
+    }
+}
+
+fn assert_h264_aac(probe: &serde_json::Value, width: i64, height: i64) {
+    let video = stream(probe, "video").expect("a video stream");
+    assert_eq!(video["codec_name"], "h264", "{probe}");
+    assert_eq!(
+        (video["width"].as_i64(), video["height"].as_i64()),
+        (Some(width), Some(height))
+    );
+    let audio = stream(probe, "audio").expect("an audio stream");
+    assert_eq!(audio["codec_name"], "aac", "{probe}");
+    assert_eq!(audio["sample_rate"], "48000");
+}
+
+async fn wait_for_live(events: &mut mpsc::Receiver<RunEvent>, output: Uuid) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        match tokio::time::timeout_at(deadline, events.recv()).await {
+            Ok(Some(RunEvent::OutputLive { output: id })) if id == output => return,
+            Ok(Some(RunEvent::Ended { error })) => panic!("program ended: {error:?}"),
+            Ok(Some(_)) => {}
+            _ => panic!("output {output} never went live"),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn four_participants_compose_into_a_gallery_mp4() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("gallery.mp4");
+    let output = mp4_output(&path);
+    let mut h = start("gallery", vec![output.clone()]);
+    let colours = [RED, GREEN, BLUE, YELLOW];
+    let codecs = [Codec::Vp8, Codec::H264, Codec::Vp8, Codec::H264];
+    let names = [
+        "Ada Lovelace",
+        "Grace Hopper",
+        "Alan Turing",
+        "Edsger Dijkstra",
+    ];
+    let mut publishers = Vec::new();
+    for i in 0..4 {
+        publishers.push(
+            Publisher::join(
+                &h.room,
+                &h.handle,
+                i as u32,
+                names[i],
+                colours[i],
+                codecs[i],
+                300 + 100 * i as u32,
+            )
+            .await,
+        );
+    }
+    wait_for_live(&mut h.events, output.id).await;
+    sleep_until(h.started, 5.0).await;
+    let report = h.composer.stop().await.unwrap();
+    let bytes = report
+        .output_bytes
+        .iter()
+        .find(|(id, _)| *id == output.id)
+        .unwrap()
+        .1;
+    assert!(bytes > 100_000, "MP4 bytes: {bytes}");
+
+    keep(&path);
+    let probe = probe(&path);
+    assert_h264_aac(&probe, 1280, 720);
+    let video = stream(&probe, "video").unwrap();
+    assert_eq!(video["avg_frame_rate"], "30/1", "{video}");
+    let seconds = duration(&probe);
+    assert!((4.5..=5.5).contains(&seconds), "duration {seconds}");
+
+    let frame = Frame::at(&path, 4.0, 1280, 720);
+    let refs: Vec<&Publisher> = publishers.iter().collect();
+    let regions = expected_regions(&refs);
+    assert_eq!(regions.len(), 4);
+    assert_colours(&frame, &regions, &colours, "4 people at 4 s");
+    assert!(
+        frame.is_near(4, 4, BACKGROUND, 12),
+        "background is {:?}",
+        frame.pixel(4, 4)
+    );
+    assert!(
+        frame.is_near(640, 360, BACKGROUND, 12),
+        "between tiles is {:?}",
+        frame.pixel(640, 360)
+    );
+    let rms = audio_rms(&path, 2.0, 2.0);
+    assert!(rms > 0.02, "audio is silent (rms {rms})");
+    // Every video input asked its publisher for a keyframe when it joined.
+    let requests = h.handle.keyframe_requests.lock().unwrap().clone();
+    for publisher in &publishers {
+        assert!(
+            requests.get(&publisher.video.sid).copied().unwrap_or(0) >= 1,
+            "{requests:?}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn joins_leaves_and_frozen_inputs_never_stall_the_program() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("dynamic.mp4");
+    let output = mp4_output(&path);
+    let mut h = start("gallery", vec![output.clone()]);
+    let colours = [RED, GREEN, BLUE, YELLOW, MAGENTA];
+    let mut publishers = Vec::new();
+    for (i, colour) in colours.iter().take(4).enumerate() {
+        publishers.push(
+            Publisher::join(
+                &h.room,
+                &h.handle,
+                i as u32,
+                &format!("Person {i}"),
+                *colour,
+                Codec::Vp8,
+                440,
+            )
+            .await,
+        );
+    }
+    wait_for_live(&mut h.events, output.id).await;
+    sleep_until(h.started, 2.0).await;
+    let fifth = Publisher::join(
+        &h.room,
+        &h.handle,
+        4,
+        "Late Comer",
+        MAGENTA,
+        Codec::H264,
+        660,
+    )
+    .await;
+    sleep_until(h.started, 3.0).await;
+    publishers[1].go_silent(); // stays in the room, sends nothing more
+    sleep_until(h.started, 3.8).await;
+    let frame_with_five = {
+        let all: Vec<&Publisher> = publishers.iter().chain(std::iter::once(&fifth)).collect();
+        expected_regions(&all)
+    };
+    sleep_until(h.started, 4.5).await;
+    let first = publishers.remove(0);
+    first.leave(&h.room).await;
+    sleep_until(h.started, 6.5).await;
+    h.composer.stop().await.unwrap();
+
+    keep(&path);
+    let times = video_packet_times(&path);
+    assert!(times.len() >= 170, "only {} frames in 6.5 s", times.len());
+    let worst = times.windows(2).map(|w| w[1] - w[0]).fold(0.0, f64::max);
+    assert!(
+        worst <= 0.1,
+        "largest gap between program frames: {worst:.3} s"
+    );
+
+    // At 3.7 s: five people (the frozen one may show its last frame or nothing).
+    let frame = Frame::at(&path, 3.7, 1280, 720);
+    assert_eq!(frame_with_five.len(), 5);
+    let shown: Vec<usize> = vec![0, 2, 3, 4];
+    let regions: Vec<Region> = shown.iter().map(|&i| frame_with_five[i].clone()).collect();
+    let expected: Vec<(u8, u8, u8)> = shown.iter().map(|&i| colours[i]).collect();
+    assert_colours(&frame, &regions, &expected, "five people at 3.7 s");
+
+    // At 6 s: the first has left; the layout is the gallery of the remaining four.
+    let remaining: Vec<&Publisher> = publishers.iter().chain(std::iter::once(&fifth)).collect();
+    let after = expected_regions(&remaining);
+    let frame = Frame::at(&path, 6.0, 1280, 720);
+    let regions = [after[1].clone(), after[2].clone(), after[3].clone()];
+    assert_colours(
+        &frame,
+        &regions,
+        &[BLUE, YELLOW, MAGENTA],
+        "after a leave at 6 s",
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_program_reaches_a_real_rtmp_server() {
+    let nginx = NginxRtmp::start();
+    let dir = tempfile::tempdir().unwrap();
+    let mp4 = mp4_output(&dir.path().join("rtmp.mp4"));
+    let rtmp = OutputSpec {
+        id: Uuid::new_v4(),
+        name: "local nginx".into(),
+        target: OutputTarget::Rtmp {
+            url: onair::config::Secret::new(nginx.url("program")),
+        },
+    };
+    let mut h = start("active-speaker", vec![mp4, rtmp.clone()]);
+    let _a = Publisher::join(&h.room, &h.handle, 0, "Speaker One", RED, Codec::Vp8, 440).await;
+    let _b = Publisher::join(&h.room, &h.handle, 1, "Speaker Two", BLUE, Codec::H264, 550).await;
+    wait_for_live(&mut h.events, rtmp.id).await;
+    sleep_until(h.started, 4.0).await;
+    h.composer.set_layout("grid").await.unwrap();
+    assert!(h.composer.set_layout("nonsense").await.is_err());
+    sleep_until(h.started, 5.0).await;
+    h.composer.stop().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await; // nginx closes the recording
+
+    let recording = nginx.recording("program");
+    keep(&recording);
+    let probe = probe(&recording);
+    assert_h264_aac(&probe, 1280, 720);
+    let seconds = duration(&probe);
+    assert!(seconds > 3.0, "RTMP recording is {seconds} s");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_empty_room_shows_the_background_and_an_unreachable_destination_fails_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("empty.mp4");
+    let mp4 = mp4_output(&path);
+    let closed_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dead = OutputSpec {
+        id: Uuid::new_v4(),
+        name: "nowhere".into(),
+        target: OutputTarget::Rtmp {
+            url: onair::config::Secret::new(format!("rtmp://127.0.0.1:{closed_port}/live/key")),
+        },
+    };
+    let mut h = start("gallery", vec![mp4.clone(), dead.clone()]);
+    let mut failed = None;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while let Ok(Some(event)) = tokio::time::timeout_at(deadline, h.events.recv()).await {
+        if let RunEvent::OutputFailed { output, error } = event {
+            assert_eq!(output, dead.id);
+            failed = Some(error);
+            break;
+        }
+    }
+    let error = failed.expect("the unreachable destination reported a failure");
+    assert!(error.contains("nowhere"), "{error}");
+    sleep_until(h.started, 3.0).await;
+    h.composer.stop().await.unwrap();
+    let probe = probe(&path);
+    assert_h264_aac(&probe, 1280, 720);
+    assert!(duration(&probe) > 2.5);
+    let frame = Frame::at(&path, 2.0, 1280, 720);
+    assert!(
+        frame.is_near(640, 360, BACKGROUND, 12),
+        "{:?}",
+        frame.pixel(640, 360)
+    );
+}
