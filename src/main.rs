@@ -39,6 +39,11 @@ enum Command {
         #[arg(long)]
         dev: bool,
     },
+    /// Benchmarks (figures, not tests).
+    Bench {
+        #[command(subcommand)]
+        command: BenchCommand,
+    },
     /// Layout tools.
     Layout {
         #[command(subcommand)]
@@ -49,6 +54,54 @@ enum Command {
         #[command(subcommand)]
         command: TokenCommand,
     },
+}
+
+#[derive(Subcommand)]
+enum BenchCommand {
+    /// Composition CPU and memory next to a bare gst-launch-1.0 pipeline.
+    Compose(ComposeBenchArgs),
+    /// The composer side of `compose`, run as a child process.
+    #[command(hide = true)]
+    ComposeWorker(ComposeBenchArgs),
+}
+
+#[derive(Args)]
+struct ComposeBenchArgs {
+    /// Participants, each 640x360 VP8 + Opus.
+    #[arg(long, default_value_t = 4)]
+    inputs: usize,
+    /// Program size, WIDTHxHEIGHT.
+    #[arg(long, default_value = "1280x720")]
+    size: String,
+    #[arg(long, default_value_t = 30)]
+    fps: u32,
+    /// Program seconds to produce.
+    #[arg(long, default_value_t = 20)]
+    seconds: u32,
+    /// Where inputs (reused between runs) and outputs go.
+    #[arg(long)]
+    work_dir: Option<PathBuf>,
+}
+
+impl ComposeBenchArgs {
+    fn bench(&self) -> anyhow::Result<onair::bench::ComposeBench> {
+        anyhow::ensure!((1..=25).contains(&self.inputs), "--inputs must be 1 to 25");
+        anyhow::ensure!(
+            (1..=3600).contains(&self.seconds),
+            "--seconds must be 1 to 3600"
+        );
+        anyhow::ensure!((1..=60).contains(&self.fps), "--fps must be 1 to 60");
+        Ok(onair::bench::ComposeBench {
+            inputs: self.inputs,
+            canvas: onair::bench::parse_size(&self.size)?,
+            fps: self.fps,
+            seconds: self.seconds,
+            work_dir: self
+                .work_dir
+                .clone()
+                .unwrap_or_else(onair::bench::default_work_dir),
+        })
+    }
 }
 
 #[derive(Subcommand)]
@@ -152,6 +205,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 Ok(())
             })
         }
+        Command::Bench {
+            command: BenchCommand::Compose(args),
+        } => onair::bench::run_compose(&args.bench()?),
+        Command::Bench {
+            command: BenchCommand::ComposeWorker(args),
+        } => onair::bench::run_compose_worker(&args.bench()?),
         Command::Layout {
             command: LayoutCommand::Render(args),
         } => {

@@ -1,6 +1,7 @@
 //! Wiring for `onair serve`: database (external or embedded), migrations,
 //! reconciliation, the HTTP server and graceful shutdown.
 
+use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::Context;
@@ -9,6 +10,7 @@ use tokio::net::TcpListener;
 use crate::api::{self, AppState};
 use crate::auth::KeyRing;
 use crate::config::Config;
+use crate::layout::LayoutTemplates;
 use crate::livestream::{Capabilities, LivestreamService, NoMediaEngine, Runner, ServiceSettings};
 use crate::store::Store;
 use crate::store::embedded::EmbeddedPostgres;
@@ -97,6 +99,7 @@ async fn run(config: &Config, database: &Database) -> anyhow::Result<()> {
             limits: config.limits.clone(),
             recordings_dir: config.media.recordings_dir.clone(),
             capabilities: Capabilities::default(),
+            layouts: Arc::new(load_layouts(&config.media.layouts_dir)),
         },
     );
     let reconciled = livestreams.reconcile().await?;
@@ -127,6 +130,32 @@ async fn run(config: &Config, database: &Database) -> anyhow::Result<()> {
     tracing::info!("shutting down: stopping running livestreams");
     livestreams.shutdown().await;
     Ok(())
+}
+
+/// The built-in layouts plus every `*.tera` file in `dir` (a user's file
+/// replaces the built-in of the same name). Broken files are logged and skipped.
+pub fn load_layouts(dir: &Path) -> LayoutTemplates {
+    let mut layouts = LayoutTemplates::builtin();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return layouts;
+    };
+    let mut files: Vec<_> = entries
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "tera"))
+        .collect();
+    files.sort();
+    for path in files {
+        let name = path.display().to_string();
+        let loaded = std::fs::read_to_string(&path)
+            .map_err(|e| e.to_string())
+            .and_then(|source| layouts.add(&name, &source).map_err(|e| e.to_string()));
+        match loaded {
+            Ok(()) => tracing::info!(file = %name, "layout loaded"),
+            Err(error) => tracing::error!(file = %name, %error, "layout skipped"),
+        }
+    }
+    layouts
 }
 
 async fn shutdown_signal() {

@@ -594,7 +594,7 @@ async fn update_changes_layout_and_destinations_while_live(pool: PgPool) {
     )
     .await;
     assert_eq!(status, StatusCode::OK, "{updated}");
-    assert_eq!(updated["layout"], "grid");
+    assert_eq!(updated["layout"], "grid-dark");
     assert!(!updated.to_string().contains("tw-secret"));
     let outputs = updated["outputs"].as_array().unwrap();
     assert_eq!(outputs.len(), 4);
@@ -602,7 +602,7 @@ async fn update_changes_layout_and_destinations_while_live(pool: PgPool) {
     assert_eq!(outputs[3]["type"], "twitch");
     {
         let calls = runner.calls.lock().unwrap();
-        assert_eq!(calls.layouts, ["grid"]);
+        assert_eq!(calls.layouts, ["grid-dark"]);
         assert_eq!(calls.removed.len(), 1);
         assert_eq!(calls.added.len(), 1);
     }
@@ -690,10 +690,14 @@ async fn engine_events_update_outputs_and_failures(pool: PgPool) {
         })
         .await
         .unwrap();
-    let active = wait_for_status(&app.router, &alice, &id, "active").await;
-    let _ = active;
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    let (_, now) = get(&app, &alice, &format!("{LIVESTREAMS}/status?id={id}")).await;
+    let now = wait_until(
+        &app.router,
+        &alice,
+        &id,
+        "active with bytes counted",
+        |body| body["status"] == "active" && body["outputs"][0]["bytes"] == 12345,
+    )
+    .await;
     assert_eq!(now["outputs"][0]["bytes"], 12345);
     assert_eq!(now["outputs"][2]["status"], "retrying");
     assert_eq!(now["outputs"][2]["retries"], 1);

@@ -9,14 +9,20 @@ use std::time::{Duration, Instant};
 
 use common::media::*;
 use common::rtmp::NginxRtmp;
-use onair::composer::{Composer, ProgramSettings};
-use onair::layout::{self, Canvas, LayoutName, ParticipantView, Region, RoomView, VideoView};
+use onair::composer::{Composer, ProgramSettings, RoomFeed};
+use onair::layout::{
+    self, Canvas, LayoutName, LayoutTemplates, ParticipantView, Region, RoomView, VideoView,
+};
 use onair::livestream::{OutputSpec, OutputTarget, RunEvent};
 use onair::sfu::{Codec, RoomEvent};
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
 const CANVAS: Canvas = Canvas::new(1280, 720);
+
+/// Each test runs several encoders and a composer in real time; on a small
+/// machine they would starve each other, so they take turns.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 const BACKGROUND: (u8, u8, u8) = (0x32, 0x32, 0x32);
 
 struct Harness {
@@ -32,14 +38,13 @@ fn start(layout: &str, outputs: Vec<OutputSpec>) -> Harness {
     let (events_tx, events) = mpsc::channel(256);
     let handle = TestRoom::default();
     let settings = ProgramSettings::new(CANVAS, 30, 3000, layout);
-    let composer = Composer::start(
-        settings,
-        outputs,
-        room_rx,
-        Arc::new(handle.clone()),
-        events_tx,
-    )
-    .expect("composer starts");
+    let feed = RoomFeed {
+        events: room_rx,
+        handle: Arc::new(handle.clone()),
+    };
+    let layouts = Arc::new(LayoutTemplates::builtin());
+    let composer =
+        Composer::start(settings, layouts, outputs, feed, events_tx).expect("composer starts");
     Harness {
         composer,
         room,
@@ -202,6 +207,7 @@ async fn four_participants_compose_into_a_gallery_mp4() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn joins_leaves_and_frozen_inputs_never_stall_the_program() {
+    let _turn = SERIAL.lock().await;
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("dynamic.mp4");
     let output = mp4_output(&path);
@@ -279,6 +285,7 @@ async fn joins_leaves_and_frozen_inputs_never_stall_the_program() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_program_reaches_a_real_rtmp_server() {
+    let _turn = SERIAL.lock().await;
     let nginx = NginxRtmp::start();
     let dir = tempfile::tempdir().unwrap();
     let mp4 = mp4_output(&dir.path().join("rtmp.mp4"));
@@ -310,6 +317,7 @@ async fn the_program_reaches_a_real_rtmp_server() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_empty_room_shows_the_background_and_an_unreachable_destination_fails_alone() {
+    let _turn = SERIAL.lock().await;
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("empty.mp4");
     let mp4 = mp4_output(&path);
@@ -348,4 +356,58 @@ async fn an_empty_room_shows_the_background_and_an_unreachable_destination_fails
         "{:?}",
         frame.pixel(640, 360)
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broken_layout_template_keeps_the_last_scene_on_air() {
+    let _turn = SERIAL.lock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("broken-layout.mp4");
+    let output = mp4_output(&path);
+    let mut layouts = LayoutTemplates::builtin();
+    // Parses, but renders nonsense once someone is in the room.
+    layouts
+        .add(
+            "layouts/broken.tera",
+            "{% if participants | length > 0 %}not json{% else %}{\"regions\": []}{% endif %}",
+        )
+        .unwrap();
+    let (room, room_rx) = mpsc::channel(4096);
+    let (events_tx, mut events) = mpsc::channel(256);
+    let handle = TestRoom::default();
+    let feed = RoomFeed {
+        events: room_rx,
+        handle: Arc::new(handle.clone()),
+    };
+    let settings = ProgramSettings::new(CANVAS, 30, 3000, "gallery");
+    let composer = Composer::start(
+        settings,
+        Arc::new(layouts),
+        vec![output.clone()],
+        feed,
+        events_tx,
+    )
+    .unwrap();
+    let started = Instant::now();
+    let publisher = Publisher::join(&room, &handle, 0, "Still Here", RED, Codec::Vp8, 440).await;
+    wait_for_live(&mut events, output.id).await;
+    sleep_until(started, 2.0).await;
+    composer.set_layout("broken").await.unwrap();
+    let frames_at_switch = composer
+        .stats()
+        .program_frames
+        .load(std::sync::atomic::Ordering::Relaxed);
+    sleep_until(started, 4.0).await;
+    let frames_later = composer
+        .stats()
+        .program_frames
+        .load(std::sync::atomic::Ordering::Relaxed);
+    assert!(
+        frames_later >= frames_at_switch + 50,
+        "program stalled: {frames_at_switch} → {frames_later}"
+    );
+    composer.stop().await.unwrap();
+    let regions = expected_regions(&[&publisher]);
+    let frame = Frame::at(&path, 3.5, 1280, 720);
+    assert_colours(&frame, &regions, &[RED], "the gallery scene stays on air");
 }

@@ -18,7 +18,7 @@ use super::overlay::Overlay;
 use super::program::{self, Program, ProgramSettings};
 use super::room::RoomState;
 use super::{ComposerError, rtcp, scene};
-use crate::layout::{self, LayoutName, Scene, SpeakerSelector};
+use crate::layout::{self, LayoutName, LayoutTemplates, Scene, SpeakerSelector};
 use crate::livestream::{OutputSpec, RunEvent, RunReport};
 use crate::outputs::{self, OutputBin, OutputTarget};
 use crate::sfu::{RoomEvent, RoomHandle, TrackKind, TrackSid};
@@ -29,6 +29,12 @@ const KEYFRAME_RETRY: Duration = Duration::from_millis(500);
 const FINALIZE_TIMEOUT: Duration = Duration::from_secs(10);
 const TICK: Duration = Duration::from_millis(250);
 const BYTES_REPORT_EVERY: u32 = 8; // ticks
+
+/// A room subscription as the composer consumes it.
+pub struct RoomFeed {
+    pub events: mpsc::Receiver<RoomEvent>,
+    pub handle: Arc<dyn RoomHandle>,
+}
 
 /// Numbers about a running program, readable from any thread.
 #[derive(Debug, Default)]
@@ -55,20 +61,19 @@ pub struct Composer {
 
 impl Composer {
     /// Builds the program pipeline with its first outputs and starts playing.
-    /// Room events arrive on `room`; `events` receives output health and the end.
+    /// Room events arrive on `room.events`; `events` receives output health and the end.
     pub fn start(
         settings: ProgramSettings,
+        layouts: Arc<LayoutTemplates>,
         outputs: Vec<OutputSpec>,
-        room: mpsc::Receiver<RoomEvent>,
-        handle: Arc<dyn RoomHandle>,
+        room: RoomFeed,
         events: mpsc::Sender<RunEvent>,
     ) -> Result<Composer, ComposerError> {
         super::init()?;
-        let layout: LayoutName = settings
-            .layout
-            .parse()
-            .map_err(|e: layout::UnknownLayout| ComposerError::Layout(e.to_string()))?;
-        let program = program::build(&settings, layout.background())?;
+        layouts
+            .check_name(&settings.layout)
+            .map_err(|e| ComposerError::Layout(e.to_string()))?;
+        let program = program::build(&settings)?;
         let (signal_tx, signal_rx) = mpsc::unbounded_channel();
         let (bus_tx, bus_rx) = mpsc::unbounded_channel();
         let inputs = Inputs::new(&program.pipeline, signal_tx)?;
@@ -79,8 +84,10 @@ impl Composer {
         overlay.attach(&program.overlay);
 
         let mut actor = Actor {
+            layout: settings.layout.clone(),
             settings,
-            layout,
+            layouts,
+            layout_error: None,
             program,
             inputs,
             tracks: HashMap::new(),
@@ -89,7 +96,7 @@ impl Composer {
             scene: None,
             overlay,
             outputs: HashMap::new(),
-            handle,
+            handle: room.handle,
             events,
             stats: stats.clone(),
             ticks: 0,
@@ -110,7 +117,7 @@ impl Composer {
                 )
             })?;
         let (commands, command_rx) = mpsc::channel(16);
-        tokio::spawn(actor.run(room, command_rx, signal_rx, bus_rx));
+        tokio::spawn(actor.run(room.events, command_rx, signal_rx, bus_rx));
         Ok(Composer { commands, stats })
     }
 
@@ -161,7 +168,11 @@ struct AttachedOutput {
 
 struct Actor {
     settings: ProgramSettings,
-    layout: LayoutName,
+    layouts: Arc<LayoutTemplates>,
+    /// The layout's name as given (a template, maybe with a theme suffix).
+    layout: String,
+    /// The last layout error, so a broken template is reported once, not per event.
+    layout_error: Option<String>,
     program: Program,
     inputs: Inputs,
     tracks: HashMap<TrackSid, TrackInput>,
@@ -289,11 +300,13 @@ impl Actor {
     fn on_command(&mut self, command: Command) {
         match command {
             Command::SetLayout(name, reply) => {
-                let result = name
-                    .parse::<LayoutName>()
+                let result = self
+                    .layouts
+                    .check_name(&name)
                     .map_err(|e| ComposerError::Layout(e.to_string()))
-                    .map(|layout| {
-                        self.layout = layout;
+                    .map(|()| {
+                        tracing::info!(layout = %name, "layout switched");
+                        self.layout = name;
                         self.recompose();
                     });
                 let _ = reply.send(result);
@@ -333,10 +346,9 @@ impl Actor {
             }
             InputSignal::FirstFrame(track) => {
                 if let Some(state) = self.room.tracks.get_mut(&track) {
-                    state.decoding = true;
+                    state.first_frame = Some(Instant::now());
                 }
                 tracing::debug!(%track, "first frame decoded");
-                self.recompose();
             }
         }
     }
@@ -408,12 +420,21 @@ impl Actor {
             .iter()
             .filter(|(sid, t)| {
                 t.input.kind == TrackKind::Video
-                    && self.room.tracks.get(*sid).is_some_and(|s| !s.decoding)
+                    && self
+                        .room
+                        .tracks
+                        .get(*sid)
+                        .is_some_and(|s| s.first_frame.is_none())
             })
             .map(|(sid, _)| sid.clone())
             .collect();
         for track in waiting {
             self.request_keyframe(&track);
+        }
+        // A track whose first frame was decoded a moment ago replaces its
+        // placeholder once that frame is on screen.
+        if self.room.tracks.values().any(|t| t.is_warming_up()) {
+            self.recompose();
         }
     }
 
@@ -469,11 +490,33 @@ impl Actor {
         self.handle.request_keyframe(track);
     }
 
-    /// Recomputes the scene from the room and applies it (geometry and overlay).
+    /// Recomputes the scene from the room and applies it (geometry and
+    /// overlay). A layout template that fails keeps the last good scene on
+    /// air (the built-in gallery if there is none yet) and is reported once.
     fn recompose(&mut self) {
         let view = self.room.view();
         let speaker = self.speaker.update(&view);
-        let scene = layout::compose(self.layout, self.settings.canvas, &view, speaker.as_deref());
+        let canvas = self.settings.canvas;
+        let scene = match self
+            .layouts
+            .compose(&self.layout, canvas, &view, speaker.as_deref())
+        {
+            Ok(scene) => {
+                self.layout_error = None;
+                scene
+            }
+            Err(error) => {
+                let message = error.to_string();
+                if self.layout_error.as_ref() != Some(&message) {
+                    tracing::error!(layout = %self.layout, error = %message, "layout failed; keeping the last scene");
+                    self.layout_error = Some(message);
+                }
+                match &self.scene {
+                    Some(_) => return,
+                    None => layout::compose(LayoutName::Gallery, canvas, &view, speaker.as_deref()),
+                }
+            }
+        };
         if self.scene.as_ref() == Some(&scene) {
             return;
         }
@@ -484,9 +527,7 @@ impl Actor {
             }
         }
         self.overlay.update(&scene);
-        self.program
-            .background
-            .set_property("foreground-color", argb(scene.background));
+        self.program.background.show(scene.background);
         self.scene = Some(scene);
     }
 
@@ -583,6 +624,9 @@ impl Actor {
         for input in self.tracks.values() {
             input.input.mixer_pad.send_event(gst::event::Eos::new());
         }
+        self.program
+            .background_pad
+            .send_event(gst::event::Eos::new());
         self.program.pipeline.send_event(gst::event::Eos::new());
         let deadline = tokio::time::Instant::now() + FINALIZE_TIMEOUT;
         loop {
@@ -649,13 +693,6 @@ impl Actor {
             _ => None,
         }
     }
-}
-
-fn argb(colour: layout::Rgba) -> u32 {
-    (u32::from(colour.a) << 24)
-        | (u32::from(colour.r) << 16)
-        | (u32::from(colour.g) << 8)
-        | u32::from(colour.b)
 }
 
 fn target_kind(target: &OutputTarget) -> &'static str {

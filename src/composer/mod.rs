@@ -6,6 +6,7 @@
 //! [`crate::sfu::RoomHandle`]; it never sees WebRTC types.
 
 mod actor;
+mod background;
 mod inputs;
 mod overlay;
 mod program;
@@ -15,7 +16,7 @@ mod scene;
 
 use std::time::Duration;
 
-pub use actor::{Composer, ComposerStats};
+pub use actor::{Composer, ComposerStats, RoomFeed};
 pub use program::ProgramSettings;
 
 #[derive(Debug, thiserror::Error)]

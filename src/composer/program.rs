@@ -2,7 +2,7 @@
 //! compositor and audio mixer, overlay, encoders and the tees outputs hang off.
 //!
 //! ```text
-//! videotestsrc(live, bg colour) → compositor → caps(W×H@fps, I420) → overlaycomposition
+//! background (live still picture) → compositor → caps(W×H@fps, I420) → overlaycomposition
 //!     → queue → x264enc → h264parse → caps(avc) → video tee
 //! audiotestsrc(live, silence) → audiomixer → caps(48 kHz stereo) → audioconvert
 //!     → avenc_aac → aacparse → audio tee
@@ -11,6 +11,7 @@
 use gstreamer as gst;
 use gstreamer::prelude::*;
 
+use super::background::Background;
 use super::{ComposerError, JITTER_LATENCY, make};
 use crate::layout::{Canvas, Rgba};
 
@@ -47,11 +48,13 @@ pub struct Program {
     pub pipeline: gst::Pipeline,
     pub compositor: gst::Element,
     pub audiomixer: gst::Element,
-    pub background: gst::Element,
+    pub background: Background,
     pub overlay: gst::Element,
     pub video_tee: gst::Element,
     pub audio_tee: gst::Element,
-    /// The compositor pad the background feeds; counts program frames.
+    /// The compositor pad the background feeds.
+    pub background_pad: gst::Pad,
+    /// The encoder's input; counts program frames.
     pub encoder_sink: gst::Pad,
 }
 
@@ -67,33 +70,18 @@ fn caps_filter(name: &str, caps: gst::Caps) -> Result<gst::Element, ComposerErro
     Ok(filter)
 }
 
-/// ARGB as `videotestsrc`'s `foreground-color` wants it.
-fn argb(colour: Rgba) -> u32 {
-    (u32::from(colour.a) << 24)
-        | (u32::from(colour.r) << 16)
-        | (u32::from(colour.g) << 8)
-        | u32::from(colour.b)
-}
-
-pub fn build(settings: &ProgramSettings, background: Rgba) -> Result<Program, ComposerError> {
+pub fn build(settings: &ProgramSettings) -> Result<Program, ComposerError> {
     let pipeline = gst::Pipeline::with_name("program");
     let Canvas { width, height } = settings.canvas;
     let fps = settings.fps as i32;
     let latency = gst::ClockTime::from_nseconds(JITTER_LATENCY.as_nanos() as u64);
 
     // Video: a live background is what keeps the program running with nobody in the room.
-    let background_src = element("videotestsrc", "background")?;
-    background_src.set_property("is-live", true);
-    background_src.set_property_from_str("pattern", "solid-color");
-    background_src.set_property("foreground-color", argb(background));
-    let background_caps = caps_filter(
-        "background-caps",
-        gst::Caps::builder("video/x-raw")
-            .field("format", "I420")
-            .field("width", width as i32)
-            .field("height", height as i32)
-            .field("framerate", gst::Fraction::new(fps, 1))
-            .build(),
+    let (background, background_out) = Background::build(
+        &pipeline,
+        settings.canvas,
+        settings.fps,
+        Rgba::MUX_BACKGROUND,
     )?;
     let compositor = element("compositor", "compositor")?;
     compositor.set_property_from_str("background", "black");
@@ -154,8 +142,6 @@ pub fn build(settings: &ProgramSettings, background: Rgba) -> Result<Program, Co
     audio_tee.set_property("allow-not-linked", true);
 
     let video_chain = [
-        &background_src,
-        &background_caps,
         &compositor,
         &program_caps,
         &overlay,
@@ -180,9 +166,15 @@ pub fn build(settings: &ProgramSettings, background: Rgba) -> Result<Program, Co
     gst::Element::link_many(audio_chain)?;
 
     // The background is the bottom layer and fills the canvas.
-    if let Some(pad) = background_caps.static_pad("src").and_then(|p| p.peer()) {
-        pad.set_property("zorder", 0u32);
-    }
+    let background_pad = compositor
+        .request_pad_simple("sink_%u")
+        .ok_or_else(|| ComposerError::Pipeline("compositor refused the background pad".into()))?;
+    background_pad.set_property("zorder", 0u32);
+    background_out
+        .static_pad("src")
+        .ok_or_else(|| ComposerError::Pipeline("background has no src pad".into()))?
+        .link(&background_pad)
+        .map_err(|e| ComposerError::Pipeline(format!("linking the background: {e:?}")))?;
     let encoder_sink = x264
         .static_pad("sink")
         .ok_or_else(|| ComposerError::Pipeline("x264enc has no sink pad".into()))?;
@@ -190,7 +182,8 @@ pub fn build(settings: &ProgramSettings, background: Rgba) -> Result<Program, Co
         pipeline,
         compositor,
         audiomixer,
-        background: background_src,
+        background,
+        background_pad,
         overlay,
         video_tee,
         audio_tee,

@@ -2,6 +2,9 @@
 //! the layout module's view of it.
 
 use std::collections::HashMap;
+use std::time::Instant;
+
+use super::JITTER_LATENCY;
 
 use crate::layout::{ParticipantView, RoomView, VideoView};
 use crate::sfu::{ParticipantInfo, ParticipantSid, TrackInfo, TrackKind, TrackSid, TrackSource};
@@ -12,8 +15,28 @@ pub struct TrackState {
     pub muted: bool,
     /// Decoded size once known.
     pub size: Option<(u32, u32)>,
-    /// Whether a frame has been decoded yet (until then the tile shows a placeholder).
-    pub decoding: bool,
+    /// When the first frame was decoded; the tile shows a placeholder until
+    /// that frame can have reached the compositor.
+    pub first_frame: Option<Instant>,
+}
+
+/// Longer than the composer's tick, so one tick always sees a track showing.
+const WARM_UP_MARGIN: std::time::Duration = std::time::Duration::from_millis(600);
+
+impl TrackState {
+    /// Whether decoded frames are reaching the compositor (they wait there
+    /// for the jitter latency after decoding).
+    pub fn is_showing(&self) -> bool {
+        self.first_frame
+            .is_some_and(|at| at.elapsed() >= JITTER_LATENCY)
+    }
+
+    /// Decoding started recently: the scene must be recomputed until (and
+    /// just after) its frames are on screen.
+    pub fn is_warming_up(&self) -> bool {
+        self.first_frame
+            .is_some_and(|at| at.elapsed() < JITTER_LATENCY + WARM_UP_MARGIN)
+    }
 }
 
 #[derive(Debug, Default)]
@@ -59,7 +82,7 @@ impl RoomState {
                 muted: info.muted,
                 info,
                 size: None,
-                decoding: false,
+                first_frame: None,
             },
         );
     }
@@ -113,7 +136,7 @@ fn video_view(track: &TrackState) -> VideoView {
         track_sid: track.info.sid.0.clone(),
         width,
         height,
-        // Until a frame is decoded the tile shows the camera-off placeholder.
-        muted: track.muted || !track.decoding,
+        // Until a frame is on screen the tile shows the camera-off placeholder.
+        muted: track.muted || !track.is_showing(),
     }
 }

@@ -84,7 +84,7 @@ mod tests {
         // 16:9 into 16:9: nothing.
         assert_eq!(cover_crop((1280, 720), (640, 360)), (0, 0, 0, 0));
         // Portrait into landscape: crop top and bottom.
-        assert_eq!(cover_crop((720, 1280), (1280, 720)), (0, 0, 438, 438));
+        assert_eq!(cover_crop((720, 1280), (1280, 720)), (0, 0, 436, 438));
         // Unknown sizes: no crop, no panic.
         assert_eq!(cover_crop((0, 0), (100, 100)), (0, 0, 0, 0));
         assert_eq!(cover_crop((100, 100), (0, 10)), (0, 0, 0, 0));

@@ -53,6 +53,7 @@ pub struct DatabaseConfig {
 #[serde(deny_unknown_fields)]
 pub struct MediaConfig {
     pub recordings_dir: PathBuf,
+    pub layouts_dir: PathBuf,
 }
 
 #[derive(Debug, Clone, Deserialize)]

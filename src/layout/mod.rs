@@ -26,6 +26,7 @@ mod model;
 mod name;
 mod scene;
 mod speaker;
+mod templates;
 
 pub use label::{
     LABEL_BACKGROUND, LABEL_FONT_FAMILY, LABEL_LINE_HEIGHT_PX, LABEL_PADDING_X_PX, LABEL_RADIUS_PX,
@@ -36,6 +37,7 @@ pub use model::{Canvas, ParticipantView, RoomView, Shape, VideoView};
 pub use name::{LayoutName, Theme, UnknownLayout};
 pub use scene::{Content, Fit, Label, Rect, Region, Rgba, Scene};
 pub use speaker::{MAX_PARTICIPANTS_PER_PAGE, SpeakerSelector};
+pub use templates::{LayoutTemplates, TemplateError};
 
 /// Computes the scene for `layout` on `canvas`.
 ///

@@ -15,11 +15,15 @@
 //! A broken template never panics or takes the process down: syntax
 //! errors are reported by `add` (file and line), rendering and output
 //! errors by `compose` (file), and the previous templates keep working.
-//! Because tera has no recursion limit, a layout must be one
-//! self-contained file: `include`, `import`, `extends` and `macro` are
-//! rejected (a recursive macro or include would overflow the stack).
-//! `get_env`, `now` and `get_random` are disabled, `range` is capped and
-//! the output is limited in size.
+//! Tera has no recursion limit and a recursive parser with exponential
+//! backtracking on nested calls, so `add` checks the source first: one
+//! self-contained file (no `include`, `import`, `extends`, `macro`), blocks
+//! nested at most 16 deep, calls/brackets at most 4 deep, at most 32
+//! operators per tag, at most 256 KiB. `get_env`, `now` and `get_random`
+//! are disabled, `range` is capped, the output is limited to 1 MiB and a
+//! panic inside tera is caught. What is not bounded is CPU time: nested
+//! loops that print nothing can run long, so untrusted layouts belong on a
+//! blocking thread with a timeout.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
@@ -87,6 +91,11 @@ const MAX_BOXES: usize = 1_000;
 const MIN_EXTENT_LIMIT: f64 = 65_536.0;
 /// Label text size bounds.
 const MAX_FONT_PX: u32 = 1_000;
+/// Source limits, see [`check_source`].
+const MAX_SOURCE_BYTES: usize = 256 * 1024;
+const MAX_BLOCK_DEPTH: usize = 16;
+const MAX_BRACKET_DEPTH: usize = 4;
+const MAX_OPERATORS: usize = 32;
 
 /// The layout templates: a [`Tera`] with the helper functions registered,
 /// and which file each layout came from.
@@ -176,6 +185,12 @@ impl LayoutTemplates {
         self.insert(&name, file_name, source)
     }
 
+    /// Whether `name` is a layout here (a template, or one with a
+    /// `-light`/`-dark` theme suffix); the error lists the valid names.
+    pub fn check_name(&self, name: &str) -> Result<(), TemplateError> {
+        self.resolve(name).map(|_| ())
+    }
+
     /// The layout names, sorted.
     pub fn names(&self) -> Vec<String> {
         self.files.keys().cloned().collect()
@@ -217,15 +232,19 @@ impl LayoutTemplates {
             line,
             message,
         };
-        check_self_contained(source).map_err(|(line, message)| parse_error(Some(line), message))?;
+        check_source(source).map_err(|(line, message)| parse_error(line, message))?;
         // Tera keeps a template that parsed but failed a later check;
         // adding to a copy leaves `self` untouched on error.
         let mut tera = self.tera.clone();
-        tera.add_raw_template(&template_key(name), source)
-            .map_err(|e| {
+        let key = template_key(name);
+        match panic::catch_unwind(AssertUnwindSafe(|| tera.add_raw_template(&key, source))) {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
                 let (line, message) = describe_parse_error(&e, source);
-                parse_error(line, message)
-            })?;
+                return Err(parse_error(line, message));
+            }
+            Err(_) => return Err(parse_error(None, "the template parser panicked".into())),
+        }
         self.tera = tera;
         self.files.insert(name.to_owned(), file.to_owned());
         Ok(())
@@ -293,28 +312,174 @@ fn layout_name(file_name: &str) -> Result<String, String> {
     Ok(stem.to_owned())
 }
 
-/// Rejects the tags that reach other templates or define macros (line,
-/// message). A conservative text scan: such a tag inside a comment or raw
-/// block is rejected too.
-fn check_self_contained(source: &str) -> Result<(), (usize, String)> {
-    for (offset, _) in source.match_indices("{%") {
-        let rest = source[offset + 2..].trim_start_matches('-').trim_start();
-        let word = rest
-            .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-            .next()
-            .unwrap_or_default();
-        if matches!(word, "include" | "import" | "extends" | "macro") {
-            let line = source[..offset].matches('\n').count() + 1;
-            return Err((
-                line,
+/// Checks the source before tera parses it (line, message): one
+/// self-contained file (no `include`, `import`, `extends` or `macro`:
+/// tera has no recursion limit) within limits that keep tera's recursive
+/// parser and renderer well inside a 2 MiB thread stack and its parser
+/// out of exponential backtracking (calls nested 8 deep take seconds to
+/// parse). A conservative scan of the tags; comments and raw blocks are
+/// skipped.
+fn check_source(source: &str) -> Result<(), (Option<usize>, String)> {
+    if source.len() > MAX_SOURCE_BYTES {
+        return Err((
+            None,
+            format!("the file is larger than {} KiB", MAX_SOURCE_BYTES / 1024),
+        ));
+    }
+    let bytes = source.as_bytes();
+    let error = |offset: usize, message: String| {
+        Err((Some(source[..offset].matches('\n').count() + 1), message))
+    };
+    let mut blocks = 0usize;
+    let mut pos = 0;
+    while let Some((start, kind)) = find_tag_open(bytes, pos) {
+        if kind == b'#' {
+            pos = find_bytes(bytes, b"#}", start + 2).map_or(bytes.len(), |end| end + 2);
+            continue;
+        }
+        let close: &[u8] = if kind == b'%' { b"%}" } else { b"}}" };
+        let tag = scan_tag(bytes, start + 2, close);
+        pos = tag.end;
+        if kind == b'%' {
+            match tag.first_word.as_str() {
+                word @ ("include" | "import" | "extends" | "macro") => {
+                    return error(
+                        start,
+                        format!(
+                            "`{{% {word} %}}` is not supported: a layout is one \
+                             self-contained file (no include, import, extends or macro)"
+                        ),
+                    );
+                }
+                "if" | "for" | "filter" | "block" => {
+                    blocks += 1;
+                    if blocks > MAX_BLOCK_DEPTH {
+                        return error(
+                            start,
+                            format!("blocks are nested more than {MAX_BLOCK_DEPTH} deep"),
+                        );
+                    }
+                }
+                "endif" | "endfor" | "endfilter" | "endblock" => {
+                    blocks = blocks.saturating_sub(1);
+                }
+                "raw" => {
+                    pos = find_bytes(bytes, b"endraw", pos)
+                        .and_then(|end| find_bytes(bytes, b"%}", end))
+                        .map_or(bytes.len(), |end| end + 2);
+                }
+                _ => {}
+            }
+        }
+        if tag.max_brackets > MAX_BRACKET_DEPTH {
+            return error(
+                start,
                 format!(
-                    "`{{% {word} %}}` is not supported: a layout is one self-contained file \
-                     (no include, import, extends or macro)"
+                    "calls and brackets are nested more than {MAX_BRACKET_DEPTH} deep; \
+                     use {{% set %}} for intermediate values"
                 ),
-            ));
+            );
+        }
+        if tag.operators > MAX_OPERATORS {
+            return error(
+                start,
+                format!(
+                    "more than {MAX_OPERATORS} operators in one tag; \
+                     use {{% set %}} for intermediate values"
+                ),
+            );
         }
     }
     Ok(())
+}
+
+/// The next `{{`, `{%` or `{#` at or after `from`: offset and its second
+/// byte.
+fn find_tag_open(bytes: &[u8], from: usize) -> Option<(usize, u8)> {
+    (from..bytes.len().saturating_sub(1)).find_map(|i| {
+        (bytes[i] == b'{' && matches!(bytes[i + 1], b'{' | b'%' | b'#')).then(|| (i, bytes[i + 1]))
+    })
+}
+
+fn find_bytes(bytes: &[u8], needle: &[u8], from: usize) -> Option<usize> {
+    bytes
+        .get(from..)?
+        .windows(needle.len())
+        .position(|w| w == needle)
+        .map(|p| p + from)
+}
+
+/// What [`check_source`] measures in one tag.
+#[derive(Debug, Default)]
+struct TagScan {
+    /// Offset just past the closing `}}`/`%}` (or the end of the source).
+    end: usize,
+    first_word: String,
+    max_brackets: usize,
+    operators: usize,
+}
+
+/// Scans a tag body from `from` to `close` (outside string literals).
+fn scan_tag(bytes: &[u8], from: usize, close: &[u8]) -> TagScan {
+    let mut scan = TagScan {
+        end: bytes.len(),
+        ..TagScan::default()
+    };
+    let mut i = from + usize::from(bytes.get(from) == Some(&b'-'));
+    let (mut brackets, mut seen_word) = (0usize, false);
+    while i < bytes.len() {
+        let rest = &bytes[i..];
+        if rest.starts_with(close) {
+            scan.end = i + close.len();
+            break;
+        }
+        if rest[0] == b'-' && rest[1..].starts_with(close) {
+            scan.end = i + 1 + close.len();
+            break;
+        }
+        match rest[0] {
+            quote @ (b'"' | b'\'' | b'`') => {
+                seen_word = true;
+                i = rest[1..]
+                    .iter()
+                    .position(|&b| b == quote)
+                    .map_or(bytes.len(), |p| i + p + 2);
+                continue;
+            }
+            b'(' | b'[' => {
+                brackets += 1;
+                scan.max_brackets = scan.max_brackets.max(brackets);
+            }
+            b')' | b']' => brackets = brackets.saturating_sub(1),
+            b'=' | b'!' | b'<' | b'>' => {
+                let comparison = rest.get(1) == Some(&b'=');
+                if comparison || rest[0] != b'=' {
+                    scan.operators += 1;
+                }
+                i += usize::from(comparison);
+            }
+            b'+' | b'-' | b'*' | b'/' | b'%' | b'~' | b'|' => scan.operators += 1,
+            b if b.is_ascii_alphanumeric() || b == b'_' => {
+                let len = rest
+                    .iter()
+                    .position(|&b| !(b.is_ascii_alphanumeric() || b == b'_' || b == b'.'))
+                    .unwrap_or(rest.len());
+                let word = &rest[..len];
+                if !seen_word {
+                    scan.first_word = String::from_utf8_lossy(word).into_owned();
+                    seen_word = true;
+                }
+                if matches!(word, b"and" | b"or" | b"not" | b"in" | b"is") {
+                    scan.operators += 1;
+                }
+                i += len;
+                continue;
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    scan
 }
 
 /// All messages of a tera error and its sources, without tera's generic
@@ -1155,11 +1320,9 @@ mod tests {
             ),
             (Rgba::BLACK, None, Fit::Cover, 0, None)
         );
-        let themed =
-            r#"{"background": "{% if theme == "light" %}#ffffffcc{% else %}#000000{% endif %}",
-            "regions": [], "{{ layout }}": 1}"#
-                .replace(", \"{{ layout }}\": 1", "");
-        templates.add("themed.tera", &themed).expect("parses");
+        let themed = r#"{"background": "{% if theme == "light" %}#ffffffcc{% else %}#000000{% endif %}",
+            "regions": []}"#;
+        templates.add("themed.tera", themed).expect("parses");
         let light = templates
             .compose("themed-light", Canvas::new(10, 10), &room_of(0), None)
             .expect("renders");
@@ -1271,6 +1434,123 @@ mod tests {
             );
         }
         assert!(!templates.names().contains(&"sneaky".to_owned()));
+    }
+
+    #[test]
+    fn sources_are_kept_within_what_tera_survives() {
+        let mut templates = LayoutTemplates::builtin();
+        let label_text = |inner: &str| format!("label_text(name={inner}, content=\"camera\")");
+        let calls = |depth: usize| {
+            let mut call = "\"a\"".to_owned();
+            for _ in 0..depth {
+                call = label_text(&call);
+            }
+            call
+        };
+        let sum = |terms: usize| vec!["1"; terms].join(" + ");
+        let nested = |depth: usize, inner: &str| {
+            format!(
+                "{}{inner}{}",
+                "{% for i in range(end=1) %}\n".repeat(depth),
+                "{% endfor %}".repeat(depth)
+            )
+        };
+        for (source, line, what) in [
+            (
+                format!("x\n{{{{ {} }}}}", calls(5)),
+                2,
+                "nested more than 4",
+            ),
+            (
+                format!("{{{{ {} }}}}", sum(34)),
+                1,
+                "more than 32 operators",
+            ),
+            (nested(17, "x"), 17, "nested more than 16"),
+            ("{{ (((((1))))) }}".to_owned(), 1, "nested more than 4"),
+            (
+                "{{ f(a=f(a=f(a=f(a=f(a=".to_owned(),
+                1,
+                "nested more than 4",
+            ),
+        ] {
+            let err = templates.add("deep.tera", &source).unwrap_err();
+            assert!(
+                matches!(&err, TemplateError::Parse { line: Some(l), message, .. }
+                    if *l == line && message.contains(what)),
+                "{err:?}"
+            );
+        }
+        let huge = format!("{{\"regions\": []}}{}", " ".repeat(MAX_SOURCE_BYTES));
+        assert!(matches!(
+            templates.add("huge.tera", &huge),
+            Err(TemplateError::Parse { line: None, .. })
+        ));
+        // At the limits, on the test thread's 2 MiB stack (debug build):
+        // parsed and rendered quickly, no overflow.
+        let started = std::time::Instant::now();
+        // 4 nested calls, 32 operators in brackets 4 deep, 16 nested loops.
+        let inner = format!("{{{{ {} }}}}{{{{ (((({})))) }}}}", calls(4), sum(33));
+        let source = format!(
+            "{{# {{% include \"ignored in a comment\" %}} #}}\
+             {{% raw %}}{{% import %}}{{% endraw %}}{}",
+            nested(16, &inner)
+        );
+        templates
+            .add("limits.tera", &source)
+            .expect("within the limits");
+        let err = templates
+            .compose("limits", Canvas::new(10, 10), &room_of(1), None)
+            .unwrap_err();
+        assert!(matches!(err, TemplateError::Output { .. }), "{err:?}");
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    }
+
+    /// The fenced block after "```lang" in the README.
+    fn readme_block(lang: &str) -> &'static str {
+        let readme = include_str!("../../layouts/README.md");
+        let start = readme
+            .find(&format!("```{lang}\n"))
+            .map(|i| i + lang.len() + 4)
+            .expect("block");
+        let len = readme[start..].find("```").expect("closed");
+        &readme[start..start + len]
+    }
+
+    #[test]
+    fn the_readme_examples_work() {
+        let mut templates = LayoutTemplates::builtin();
+        templates
+            .add("solo.tera", readme_block("jinja"))
+            .expect("parses");
+        let canvas = Canvas::new(1280, 720);
+        let scene = templates
+            .compose("solo-light", canvas, &room_of(3), Some("P2"))
+            .expect("renders");
+        assert_eq!(scene.background, Rgba::WHITE);
+        assert_eq!(rects(&scene), [(0, 0, 1280, 720)]);
+        assert_eq!(
+            (
+                scene.regions[0].participant_sid.as_str(),
+                scene.regions[0].track_sid.as_deref(),
+                scene.regions[0].fit
+            ),
+            ("P2", Some("P2-cam"), Fit::Cover)
+        );
+        let scene = templates
+            .compose("solo", canvas, &sharing_room(3), Some("P2"))
+            .expect("renders");
+        assert_eq!(
+            (scene.regions[0].content, scene.regions[0].fit),
+            (Content::ScreenShare, Fit::Contain)
+        );
+        let mut no_camera = room_of(1);
+        no_camera.participants[0].camera = None;
+        for room in [RoomView::default(), no_camera] {
+            assert!(templates.compose("solo", canvas, &room, None).is_ok());
+        }
+        let sample = parse_output(readme_block("json")).expect("the sample parses");
+        assert_eq!(sample.regions.len(), 1);
     }
 
     #[test]

@@ -4,7 +4,7 @@ use serde::Deserialize;
 
 use super::preset::{DEFAULT_PRESET, EncodingPreset};
 use crate::config::LimitsConfig;
-use crate::layout::LayoutName;
+use crate::layout::{LayoutName, LayoutTemplates};
 use crate::outputs::{Destination, DestinationType};
 
 pub const LATENCY_MODES: [&str; 3] = ["low", "reduced", "standard"];
@@ -119,11 +119,11 @@ pub fn validate_room_name(name: &str) -> Result<(), ValidationError> {
     }
 }
 
-/// Checks a layout name and returns its canonical form (`grid-dark` → `grid`).
-pub fn validate_layout(layout: &str) -> Result<String, ValidationError> {
-    layout
-        .parse::<LayoutName>()
-        .map(|name| name.to_string())
+/// Checks that `layout` names a built-in or user layout template.
+pub fn validate_layout(layout: &str, layouts: &LayoutTemplates) -> Result<String, ValidationError> {
+    layouts
+        .check_name(layout)
+        .map(|()| layout.to_string())
         .map_err(|e| invalid("invalid_layout", e.to_string()))
 }
 
@@ -132,10 +132,11 @@ impl GoLiveRequest {
         self,
         limits: &LimitsConfig,
         caps: Capabilities,
+        layouts: &LayoutTemplates,
     ) -> Result<GoLive, ValidationError> {
         validate_room_name(&self.room_name)?;
         let layout = match &self.layout {
-            Some(layout) => validate_layout(layout)?,
+            Some(layout) => validate_layout(layout, layouts)?,
             None => LayoutName::default().to_string(),
         };
         let preset = choose_preset(self.preset.as_deref(), self.resolution.as_deref())?;
@@ -204,8 +205,13 @@ impl UpdateRequest {
         self,
         limits: &LimitsConfig,
         existing: usize,
+        layouts: &LayoutTemplates,
     ) -> Result<Update, ValidationError> {
-        let layout = self.layout.as_deref().map(validate_layout).transpose()?;
+        let layout = self
+            .layout
+            .as_deref()
+            .map(|layout| validate_layout(layout, layouts))
+            .transpose()?;
         let add = resolve_destinations(self.add_destinations, limits, existing)?;
         if layout.is_none() && add.is_empty() && self.remove_destinations.is_empty() {
             return Err(invalid(

@@ -15,6 +15,7 @@ use super::runner::{LiveSpec, OutputSpec, OutputTarget, RunControl, RunEvent, Ru
 use super::state::{Status, TransitionError, parse_stored, transition};
 use crate::auth::Caller;
 use crate::config::LimitsConfig;
+use crate::layout::LayoutTemplates;
 use crate::store::{
     EventRow, LivestreamRow, NewLivestream, NewOutput, OutputRow, OutputUpdate, Store, StoreError,
 };
@@ -25,6 +26,8 @@ pub struct ServiceSettings {
     pub limits: LimitsConfig,
     pub recordings_dir: PathBuf,
     pub capabilities: Capabilities,
+    /// Built-in and user layout templates, to validate layout names.
+    pub layouts: Arc<LayoutTemplates>,
 }
 
 /// A livestream with its outputs and transition history.
@@ -122,7 +125,11 @@ impl LivestreamService {
         caller: &Caller,
         request: GoLiveRequest,
     ) -> Result<LivestreamDetails, LivestreamError> {
-        let go_live = request.validate(&self.settings.limits, self.settings.capabilities)?;
+        let go_live = request.validate(
+            &self.settings.limits,
+            self.settings.capabilities,
+            &self.settings.layouts,
+        )?;
         if !caller.may_record(Some(&go_live.room_name)) {
             return Err(LivestreamError::Forbidden(format!(
                 "this token may not record room `{}` (needs the roomRecord grant for it)",
@@ -245,7 +252,8 @@ impl LivestreamService {
             .iter()
             .filter(|o| o.kind == "rtmp" && o.status != "removed")
             .count();
-        let update = request.validate(&self.settings.limits, destinations)?;
+        let update =
+            request.validate(&self.settings.limits, destinations, &self.settings.layouts)?;
         if !caller.may_record(Some(&row.room_name)) {
             return Err(LivestreamError::Forbidden(format!(
                 "this token may not record room `{}`",

@@ -147,6 +147,7 @@ pub fn app_on_node(pool: PgPool, runner: Arc<dyn Runner>, node: &str) -> TestApp
             limits: limits(),
             recordings_dir: PathBuf::from("/tmp/onair-test-recordings"),
             capabilities: Capabilities::default(),
+            layouts: Arc::new(onair::layout::LayoutTemplates::builtin()),
         },
     );
     let keys = KeyRing::new(
@@ -226,6 +227,17 @@ pub async fn send_raw(router: &Router, request: Request<Body>) -> (StatusCode, V
 
 /// Polls the status route until the livestream reaches `status` (or panics after 5 s).
 pub async fn wait_for_status(router: &Router, auth: &str, id: &str, status: &str) -> Value {
+    wait_until(router, auth, id, status, |body| body["status"] == status).await
+}
+
+/// Polls the status route until `done` holds (or panics after 5 s naming `what`).
+pub async fn wait_until(
+    router: &Router,
+    auth: &str,
+    id: &str,
+    what: &str,
+    done: impl Fn(&Value) -> bool,
+) -> Value {
     for _ in 0..100 {
         let (code, body) = send(
             router,
@@ -236,10 +248,10 @@ pub async fn wait_for_status(router: &Router, auth: &str, id: &str, status: &str
         )
         .await;
         assert_eq!(code, StatusCode::OK, "{body}");
-        if body["status"] == status {
+        if done(&body) {
             return body;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    panic!("livestream {id} never reached {status}");
+    panic!("livestream {id}: never {what}");
 }

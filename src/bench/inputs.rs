@@ -1,0 +1,254 @@
+//! The bench's participants: encoded once to files (VP8 + Opus in Matroska),
+//! packetized to RTP in memory, then fed to the composer at their real pace.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use gstreamer as gst;
+use gstreamer::prelude::*;
+use gstreamer_app as gst_app;
+use tokio::sync::mpsc;
+
+use super::ComposeBench;
+use crate::layout::{ParticipantView, RoomView, VideoView};
+use crate::sfu::{
+    Codec, ParticipantInfo, ParticipantSid, RoomEvent, RtpPacket, TrackInfo, TrackKind, TrackSid,
+    TrackSource,
+};
+
+/// Each participant sends 640×360, a typical middle simulcast layer.
+pub const INPUT_WIDTH: u32 = 640;
+pub const INPUT_HEIGHT: u32 = 360;
+const VIDEO_PT: u8 = 96;
+const AUDIO_PT: u8 = 111;
+
+pub fn paths(bench: &ComposeBench) -> Vec<PathBuf> {
+    (0..bench.inputs)
+        .map(|i| {
+            bench
+                .work_dir
+                .join(format!("input{i}-{}s-{}fps.mkv", bench.seconds, bench.fps))
+        })
+        .collect()
+}
+
+/// Encodes every input file that is not there yet.
+pub fn encode_all(bench: &ComposeBench) -> anyhow::Result<Vec<PathBuf>> {
+    let paths = paths(bench);
+    for (i, path) in paths.iter().enumerate() {
+        if !path.exists() {
+            encode(i, path, bench).with_context(|| format!("encoding input {i}"))?;
+        }
+    }
+    Ok(paths)
+}
+
+fn encode(index: usize, path: &Path, bench: &ComposeBench) -> anyhow::Result<()> {
+    let partial = path.with_extension("partial");
+    let colour = 0xff00_0000u32
+        | (0x40 + 0x30 * index as u32 % 0xc0) << 16
+        | (0x90 + 0x50 * index as u32 % 0x70) << 8
+        | 0x60;
+    let description = format!(
+        "videotestsrc pattern=ball background-color={colour} num-buffers={frames} \
+         ! video/x-raw,width={INPUT_WIDTH},height={INPUT_HEIGHT},framerate={fps}/1 \
+         ! vp8enc deadline=1 target-bitrate=800000 keyframe-max-dist={key} ! queue ! matroskamux name=mux ! filesink location={out} \
+         audiotestsrc wave=sine freq={freq} samplesperbuffer=960 num-buffers={audio_buffers} \
+         ! audio/x-raw,rate=48000,channels=2 ! opusenc ! queue ! mux.",
+        frames = bench.fps * bench.seconds,
+        fps = bench.fps,
+        key = bench.fps * 2,
+        out = partial.display(),
+        freq = 300 + 70 * index,
+        audio_buffers = bench.seconds * 50,
+    );
+    run_to_end(
+        &gst::parse::launch(&description)?
+            .downcast::<gst::Pipeline>()
+            .map_err(|_| anyhow::anyhow!("not a pipeline"))?,
+    )?;
+    std::fs::rename(&partial, path)?;
+    Ok(())
+}
+
+fn run_to_end(pipeline: &gst::Pipeline) -> anyhow::Result<()> {
+    pipeline.set_state(gst::State::Playing)?;
+    let bus = pipeline.bus().context("pipeline bus")?;
+    let result = match bus.timed_pop_filtered(
+        gst::ClockTime::NONE,
+        &[gst::MessageType::Eos, gst::MessageType::Error],
+    ) {
+        Some(message) => match message.view() {
+            gst::MessageView::Error(error) => Err(anyhow::anyhow!("{}", error.error())),
+            _ => Ok(()),
+        },
+        None => Err(anyhow::anyhow!("pipeline bus closed")),
+    };
+    pipeline.set_state(gst::State::Null)?;
+    result
+}
+
+/// An RTP packet of a track, at its time from the start.
+type TimedPacket = (Duration, TrackSid, Vec<u8>);
+
+/// One participant's announcement and its RTP, timed from the start.
+pub struct EncodedInput {
+    participant: ParticipantInfo,
+    video: TrackInfo,
+    audio: TrackInfo,
+    packets: Vec<TimedPacket>,
+}
+
+impl EncodedInput {
+    pub fn announce(&self) -> Vec<RoomEvent> {
+        vec![
+            RoomEvent::ParticipantJoined(self.participant.clone()),
+            RoomEvent::TrackPublished(self.video.clone()),
+            RoomEvent::TrackPublished(self.audio.clone()),
+        ]
+    }
+}
+
+fn participant(index: usize) -> ParticipantInfo {
+    ParticipantInfo {
+        sid: ParticipantSid(format!("PA_bench{index}")),
+        identity: format!("bench-{index}"),
+        name: format!("Participant {}", index + 1),
+        metadata: String::new(),
+    }
+}
+
+/// The room the bench composes, as the layout sees it once every input decodes.
+pub fn synthetic_room(inputs: usize) -> RoomView {
+    RoomView {
+        participants: (0..inputs)
+            .map(|i| {
+                let p = participant(i);
+                ParticipantView {
+                    sid: p.sid.0,
+                    identity: p.identity,
+                    name: p.name,
+                    camera: Some(VideoView {
+                        track_sid: format!("TR_benchv{i}"),
+                        width: INPUT_WIDTH,
+                        height: INPUT_HEIGHT,
+                        muted: false,
+                    }),
+                    screen_share: None,
+                }
+            })
+            .collect(),
+        active_speakers: Vec::new(),
+    }
+}
+
+/// Reads an input file and payloads it to RTP in memory (as fast as possible).
+pub fn packetize(index: usize, path: &Path) -> anyhow::Result<EncodedInput> {
+    let participant = participant(index);
+    let track = |kind, source, codec, pt, rate, tag: &str| TrackInfo {
+        sid: TrackSid(format!("TR_bench{tag}{index}")),
+        participant: participant.sid.clone(),
+        kind,
+        source,
+        codec,
+        payload_type: pt,
+        clock_rate: rate,
+        muted: false,
+        simulcast_layers: Vec::new(),
+    };
+    let video = track(
+        TrackKind::Video,
+        TrackSource::Camera,
+        Codec::Vp8,
+        VIDEO_PT,
+        90_000,
+        "v",
+    );
+    let audio = track(
+        TrackKind::Audio,
+        TrackSource::Microphone,
+        Codec::Opus,
+        AUDIO_PT,
+        48_000,
+        "a",
+    );
+    let description = format!(
+        "filesrc location={} ! matroskademux name=d \
+         d.video_0 ! queue ! rtpvp8pay pt={VIDEO_PT} mtu=1200 ssrc={} ! appsink name=video sync=false \
+         d.audio_0 ! queue ! rtpopuspay pt={AUDIO_PT} ssrc={} ! appsink name=audio sync=false",
+        path.display(),
+        10_000 + index,
+        20_000 + index
+    );
+    let pipeline = gst::parse::launch(&description)?
+        .downcast::<gst::Pipeline>()
+        .map_err(|_| anyhow::anyhow!("not a pipeline"))?;
+    let packets: Arc<Mutex<Vec<TimedPacket>>> = Arc::default();
+    for (name, sid) in [("video", &video.sid), ("audio", &audio.sid)] {
+        let sink = pipeline
+            .by_name(name)
+            .and_then(|e| e.downcast::<gst_app::AppSink>().ok())
+            .context("appsink")?;
+        let packets = packets.clone();
+        let sid = sid.clone();
+        sink.set_callbacks(
+            gst_app::AppSinkCallbacks::builder()
+                .new_sample(move |sink| {
+                    let sample = sink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
+                    let buffer = sample.buffer().ok_or(gst::FlowError::Error)?;
+                    let at = buffer
+                        .pts()
+                        .map(|t| Duration::from_nanos(t.nseconds()))
+                        .unwrap_or_default();
+                    let map = buffer.map_readable().map_err(|_| gst::FlowError::Error)?;
+                    packets
+                        .lock()
+                        .expect("packets")
+                        .push((at, sid.clone(), map.to_vec()));
+                    Ok(gst::FlowSuccess::Ok)
+                })
+                .build(),
+        );
+    }
+    run_to_end(&pipeline)?;
+    let mut packets = std::mem::take(&mut *packets.lock().expect("packets"));
+    packets.sort_by_key(|(at, _, _)| *at);
+    Ok(EncodedInput {
+        participant,
+        video,
+        audio,
+        packets,
+    })
+}
+
+/// Sends every input's packets at the time they belong to, for `duration`.
+pub fn feed_in_real_time(
+    inputs: Vec<EncodedInput>,
+    room: mpsc::Sender<RoomEvent>,
+    duration: Duration,
+) -> tokio::task::JoinHandle<anyhow::Result<()>> {
+    tokio::task::spawn_blocking(move || {
+        let mut all: Vec<TimedPacket> =
+            inputs.into_iter().flat_map(|input| input.packets).collect();
+        all.sort_by_key(|(at, _, _)| *at);
+        let start = Instant::now();
+        for (at, track, data) in all {
+            if at > duration {
+                break;
+            }
+            if let Some(wait) = (start + at).checked_duration_since(Instant::now()) {
+                std::thread::sleep(wait);
+            }
+            if let Some(packet) = RtpPacket::parse(&data, Instant::now()) {
+                room.blocking_send(RoomEvent::Rtp { track, packet })
+                    .map_err(|_| anyhow::anyhow!("the composer stopped early"))?;
+            }
+        }
+        if let Some(rest) = (start + duration).checked_duration_since(Instant::now()) {
+            std::thread::sleep(rest);
+        }
+        Ok(())
+    })
+}
