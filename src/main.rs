@@ -78,6 +78,9 @@ struct ComposeBenchArgs {
     /// Program seconds to produce.
     #[arg(long, default_value_t = 20)]
     seconds: u32,
+    /// Runs of each side (alternating); medians are compared.
+    #[arg(long, default_value_t = 3)]
+    runs: u32,
     /// Where inputs (reused between runs) and outputs go.
     #[arg(long)]
     work_dir: Option<PathBuf>,
@@ -91,11 +94,13 @@ impl ComposeBenchArgs {
             "--seconds must be 1 to 3600"
         );
         anyhow::ensure!((1..=60).contains(&self.fps), "--fps must be 1 to 60");
+        anyhow::ensure!((1..=15).contains(&self.runs), "--runs must be 1 to 15");
         Ok(onair::bench::ComposeBench {
             inputs: self.inputs,
             canvas: onair::bench::parse_size(&self.size)?,
             fps: self.fps,
             seconds: self.seconds,
+            runs: self.runs,
             work_dir: self
                 .work_dir
                 .clone()

@@ -59,3 +59,10 @@ pub fn own_cpu() -> Duration {
     let time = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
     time(usage.ru_utime) + time(usage.ru_stime)
 }
+
+/// The run with the median CPU time (its RSS and wall time come with it).
+pub fn median(runs: &[Usage]) -> Usage {
+    let mut sorted = runs.to_vec();
+    sorted.sort_by(|a, b| a.cpu_seconds().total_cmp(&b.cpu_seconds()));
+    sorted[sorted.len() / 2]
+}

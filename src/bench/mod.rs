@@ -25,6 +25,8 @@ pub struct ComposeBench {
     pub canvas: Canvas,
     pub fps: u32,
     pub seconds: u32,
+    /// Runs of each side, alternating; the medians are compared.
+    pub runs: u32,
     pub work_dir: PathBuf,
 }
 
@@ -53,25 +55,37 @@ pub fn run_compose(bench: &ComposeBench) -> anyhow::Result<()> {
     );
 
     let exe = std::env::current_exe()?;
-    let mut onair = measure::run_child(
-        std::process::Command::new(&exe)
-            .args(["bench", "compose-worker"])
-            .args(worker_args(bench)),
-    )?;
-    // Only the composition counts, not the worker reading its input files.
-    let window: f64 = std::fs::read_to_string(bench.work_dir.join(WORKER_CPU_FILE))?
-        .trim()
-        .parse()?;
-    onair.user = Duration::from_secs_f64(window);
-    onair.system = Duration::ZERO;
-    let bare = measure::run_child(&mut bare_pipeline(bench, &files))?;
+    let (mut onair_runs, mut bare_runs) = (Vec::new(), Vec::new());
+    for run in 1..=bench.runs {
+        let mut onair = measure::run_child(
+            std::process::Command::new(&exe)
+                .args(["bench", "compose-worker"])
+                .args(worker_args(bench)),
+        )?;
+        // Only the composition counts, not the worker reading its input files.
+        let window: f64 = std::fs::read_to_string(bench.work_dir.join(WORKER_CPU_FILE))?.trim().parse()?;
+        onair.user = Duration::from_secs_f64(window);
+        onair.system = Duration::ZERO;
+        let bare = measure::run_child(&mut bare_pipeline(bench, &files))?;
+        println!(
+            "  run {run}/{}: onair {:.3} CPU-s, bare {:.3} CPU-s",
+            bench.runs,
+            onair.cpu_seconds(),
+            bare.cpu_seconds()
+        );
+        onair_runs.push(onair);
+        bare_runs.push(bare);
+    }
     let program = f64::from(bench.seconds);
+    let (onair, bare) = (measure::median(&onair_runs), measure::median(&bare_runs));
     report(bench, program, &onair, &bare);
     Ok(())
 }
 
 fn worker_args(bench: &ComposeBench) -> Vec<String> {
     vec![
+        "--runs".into(),
+        "1".into(),
         "--inputs".into(),
         bench.inputs.to_string(),
         "--size".into(),
@@ -89,6 +103,7 @@ fn report(bench: &ComposeBench, program_seconds: f64, onair: &Usage, bare: &Usag
     let per_second = |u: &Usage| u.cpu_seconds() / program_seconds;
     let ratio = per_second(onair) / per_second(bare);
     println!();
+    println!("medians of {} alternating runs:", bench.runs);
     println!("| pipeline | CPU-s per program s | real-time factor | peak RSS |");
     println!("|---|---|---|---|");
     for (name, usage) in [

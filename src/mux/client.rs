@@ -177,7 +177,13 @@ impl MuxClient {
         }
     }
 
-    fn transport_failure(&self, call: &Call<'_>, path: &str, attempt: u32, err: reqwest::Error) -> Attempt {
+    fn transport_failure(
+        &self,
+        call: &Call<'_>,
+        path: &str,
+        attempt: u32,
+        err: reqwest::Error,
+    ) -> Attempt {
         let timeout = err.is_timeout();
         let connect = err.is_connect();
         let error = MuxError::from_reqwest(err);
@@ -234,7 +240,10 @@ impl MuxClient {
     }
 
     /// Sends `call` and decodes the `data` of its response.
-    pub(crate) async fn send_data<T: DeserializeOwned>(&self, call: &Call<'_>) -> Result<T, MuxError> {
+    pub(crate) async fn send_data<T: DeserializeOwned>(
+        &self,
+        call: &Call<'_>,
+    ) -> Result<T, MuxError> {
         decode_data(&self.send(call).await?)
     }
 
@@ -299,7 +308,10 @@ mod tests {
                 base_url: base.into(),
                 ..MuxConfig::new("id", Secret::new("s"))
             };
-            assert!(matches!(MuxClient::new(cfg), Err(MuxError::Invalid(_))), "{base}");
+            assert!(
+                matches!(MuxClient::new(cfg), Err(MuxError::Invalid(_))),
+                "{base}"
+            );
         }
         assert!(MuxClient::new(MuxConfig::new("", Secret::new("s"))).is_err());
         assert!(MuxClient::new(MuxConfig::new("id", Secret::new(""))).is_err());
@@ -311,7 +323,10 @@ mod tests {
             MuxClient::retry_delay(1, Some(Duration::from_secs(2))),
             Some(Duration::from_secs(2))
         );
-        assert_eq!(MuxClient::retry_delay(1, Some(Duration::from_secs(61))), None);
+        assert_eq!(
+            MuxClient::retry_delay(1, Some(Duration::from_secs(61))),
+            None
+        );
         assert_eq!(MuxClient::retry_delay(3, None), None);
         assert!(MuxClient::retry_delay(2, None).is_some());
     }

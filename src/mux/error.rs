@@ -18,7 +18,10 @@ pub enum MuxError {
         messages: Vec<String>,
     },
     /// Mux refused the access token (HTTP 401). Never retried.
-    #[error("Mux rejected the access token: HTTP {status} {kind}{}", join_messages(messages))]
+    #[error(
+        "Mux rejected the access token: HTTP {status} {kind}{}",
+        join_messages(messages)
+    )]
     Unauthorized {
         status: u16,
         kind: String,
@@ -137,10 +140,12 @@ fn collect_error(error: &serde_json::Value, kind: &mut Option<String>, messages:
             for key in ["messages", "message", "detail"] {
                 match map.get(key) {
                     Some(Value::String(text)) => messages.push(text.clone()),
-                    Some(Value::Array(items)) => messages.extend(items.iter().map(|item| match item {
-                        Value::String(text) => text.clone(),
-                        other => other.to_string(),
-                    })),
+                    Some(Value::Array(items)) => {
+                        messages.extend(items.iter().map(|item| match item {
+                            Value::String(text) => text.clone(),
+                            other => other.to_string(),
+                        }))
+                    }
                     _ => {}
                 }
             }
@@ -185,7 +190,10 @@ mod tests {
                 messages: vec!["a".into(), "b".into()]
             }
         );
-        assert_eq!(err.to_string(), "Mux API error: HTTP 400 invalid_parameters: a; b");
+        assert_eq!(
+            err.to_string(),
+            "Mux API error: HTTP 400 invalid_parameters: a; b"
+        );
     }
 
     #[test]

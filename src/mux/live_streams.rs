@@ -4,7 +4,10 @@ use reqwest::Method;
 
 use super::client::{Attempt, Call, MuxClient, decode_data, encode_body};
 use super::error::MuxError;
-use super::types::{CreateLiveStream, CreateSimulcastTarget, ListLiveStreams, LiveStream, SimulcastTarget, UpdateLiveStream};
+use super::types::{
+    CreateLiveStream, CreateSimulcastTarget, ListLiveStreams, LiveStream, SimulcastTarget,
+    UpdateLiveStream,
+};
 
 const LIVE_STREAMS: [&str; 3] = ["video", "v1", "live-streams"];
 
@@ -97,7 +100,10 @@ impl<'a> LiveStreams<'a> {
     ///
     /// Mux cannot filter by `passthrough`, so this lists live streams (newest
     /// first, up to 500) and compares on this side.
-    pub async fn find_by_passthrough(&self, passthrough: &str) -> Result<Option<LiveStream>, MuxError> {
+    pub async fn find_by_passthrough(
+        &self,
+        passthrough: &str,
+    ) -> Result<Option<LiveStream>, MuxError> {
         for page in 1..=LOOKUP_MAX_PAGES {
             let streams = self
                 .list(&ListLiveStreams {
@@ -142,7 +148,8 @@ impl<'a> LiveStreams<'a> {
             call.query.push(("status", status.as_str().to_owned()));
         }
         if let Some(stream_key) = &query.stream_key {
-            call.query.push(("stream_key", stream_key.expose().to_owned()));
+            call.query
+                .push(("stream_key", stream_key.expose().to_owned()));
         }
         self.client.send_data(&call).await
     }
@@ -175,7 +182,13 @@ impl<'a> LiveStreams<'a> {
     }
 
     async fn put_action(&self, id: &str, action: &str) -> Result<(), MuxError> {
-        let segments = [LIVE_STREAMS[0], LIVE_STREAMS[1], LIVE_STREAMS[2], id, action];
+        let segments = [
+            LIVE_STREAMS[0],
+            LIVE_STREAMS[1],
+            LIVE_STREAMS[2],
+            id,
+            action,
+        ];
         self.client
             .send_unit(&Self::call(Method::PUT, &segments, None))
             .await
@@ -192,7 +205,13 @@ impl<'a> LiveStreams<'a> {
     /// `POST /video/v1/live-streams/{id}/reset-stream-key`: the old key stops
     /// working at once.
     pub async fn reset_stream_key(&self, id: &str) -> Result<LiveStream, MuxError> {
-        let segments = [LIVE_STREAMS[0], LIVE_STREAMS[1], LIVE_STREAMS[2], id, "reset-stream-key"];
+        let segments = [
+            LIVE_STREAMS[0],
+            LIVE_STREAMS[1],
+            LIVE_STREAMS[2],
+            id,
+            "reset-stream-key",
+        ];
         self.client
             .send_data(&Self::call(Method::POST, &segments, None))
             .await
@@ -205,7 +224,13 @@ impl<'a> LiveStreams<'a> {
         id: &str,
         req: &CreateSimulcastTarget,
     ) -> Result<SimulcastTarget, MuxError> {
-        let segments = [LIVE_STREAMS[0], LIVE_STREAMS[1], LIVE_STREAMS[2], id, "simulcast-targets"];
+        let segments = [
+            LIVE_STREAMS[0],
+            LIVE_STREAMS[1],
+            LIVE_STREAMS[2],
+            id,
+            "simulcast-targets",
+        ];
         let body = encode_body(req)?;
         self.client
             .send_data(&Self::call(Method::POST, &segments, Some(body)))

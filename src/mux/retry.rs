@@ -92,7 +92,10 @@ mod tests {
     fn backoff_grows_and_is_capped() {
         for _ in 0..50 {
             let first = backoff(1);
-            assert!(first >= Duration::from_millis(375) && first <= BASE_DELAY, "{first:?}");
+            assert!(
+                first >= Duration::from_millis(375) && first <= BASE_DELAY,
+                "{first:?}"
+            );
             let second = backoff(2);
             assert!(second >= Duration::from_millis(750) && second <= Duration::from_secs(1));
             assert!(backoff(30) <= MAX_BACKOFF);
@@ -103,8 +106,14 @@ mod tests {
     fn retry_after_seconds_and_dates() {
         let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_445_412_480); // 2015-10-21T07:28:00Z
         assert_eq!(parse_retry_after("1", now), Some(Duration::from_secs(1)));
-        assert_eq!(parse_retry_after(" 120 ", now), Some(Duration::from_secs(120)));
-        assert_eq!(parse_retry_after("1.5", now), Some(Duration::from_millis(1500)));
+        assert_eq!(
+            parse_retry_after(" 120 ", now),
+            Some(Duration::from_secs(120))
+        );
+        assert_eq!(
+            parse_retry_after("1.5", now),
+            Some(Duration::from_millis(1500))
+        );
         assert_eq!(
             parse_retry_after("Wed, 21 Oct 2015 07:28:30 GMT", now),
             Some(Duration::from_secs(30))

@@ -291,7 +291,7 @@ fn expose_optional_secret<S: Serializer>(secret: &Option<Secret>, s: S) -> Resul
 }
 
 /// `null` read as the type's default (Mux may send `null` for empty lists).
-fn null_as_default<'de, D, T>(d: D) -> Result<T, D::Error>
+pub(crate) fn null_as_default<'de, D, T>(d: D) -> Result<T, D::Error>
 where
     D: Deserializer<'de>,
     T: Default + Deserialize<'de>,
@@ -300,7 +300,9 @@ where
 }
 
 /// A timestamp that Mux sends as a string or a number, kept as text.
-fn string_or_number<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+pub(crate) fn string_or_number<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Option<String>, D::Error> {
     Ok(match Option::<serde_json::Value>::deserialize(d)? {
         Some(serde_json::Value::String(s)) => Some(s),
         Some(serde_json::Value::Number(n)) => Some(n.to_string()),
@@ -329,7 +331,10 @@ mod tests {
         assert_eq!(ls.reconnect_window, Some(60.0));
         assert_eq!(ls.playback_ids[0].policy, PlaybackPolicy::Public);
         assert_eq!(ls.created_at.as_deref(), Some("1557338261"));
-        assert_eq!(ls.stream_key.expose(), "54676b58-6b19-5acb-f5bf-3aa35222efc6");
+        assert_eq!(
+            ls.stream_key.expose(),
+            "54676b58-6b19-5acb-f5bf-3aa35222efc6"
+        );
         assert!(!format!("{ls:?}").contains("54676b58"));
     }
 
@@ -354,7 +359,9 @@ mod tests {
             new_asset_settings: Some(NewAssetSettings {
                 playback_policies: vec![PlaybackPolicy::Public],
                 passthrough: Some("ls-1".into()),
-                extra: [("video_quality".to_owned(), "plus".into())].into_iter().collect(),
+                extra: [("video_quality".to_owned(), "plus".into())]
+                    .into_iter()
+                    .collect(),
             }),
             latency_mode: Some(LatencyMode::Low),
             reconnect_window: Some(30.0),
