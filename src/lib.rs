@@ -8,6 +8,7 @@ pub mod composer;
 pub mod config;
 pub mod layout;
 pub mod livestream;
+pub mod mux;
 pub mod outputs;
 pub mod render;
 pub mod server;

@@ -63,7 +63,9 @@ pub fn run_compose(bench: &ComposeBench) -> anyhow::Result<()> {
                 .args(worker_args(bench)),
         )?;
         // Only the composition counts, not the worker reading its input files.
-        let window: f64 = std::fs::read_to_string(bench.work_dir.join(WORKER_CPU_FILE))?.trim().parse()?;
+        let window: f64 = std::fs::read_to_string(bench.work_dir.join(WORKER_CPU_FILE))?
+            .trim()
+            .parse()?;
         onair.user = Duration::from_secs_f64(window);
         onair.system = Duration::ZERO;
         let bare = measure::run_child(&mut bare_pipeline(bench, &files))?;
