@@ -113,6 +113,7 @@ async fn run(config: &Config, database: &Database) -> anyhow::Result<()> {
         keys: KeyRing::new(config.keys.clone()),
         store,
         livestreams: livestreams.clone(),
+        mux_webhook_secret: config.mux.webhook_secret.clone(),
     };
     let listener = TcpListener::bind(config.server.listen)
         .await

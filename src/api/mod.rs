@@ -7,6 +7,7 @@ mod extract;
 mod health;
 mod livestream;
 mod views;
+mod webhooks;
 
 use std::sync::Arc;
 
@@ -15,6 +16,7 @@ use tower_http::trace::{DefaultOnFailure, TraceLayer};
 use tracing::Level;
 
 use crate::auth::KeyRing;
+use crate::config::Secret;
 use crate::livestream::LivestreamService;
 use crate::store::Store;
 
@@ -25,12 +27,15 @@ pub struct AppState {
     pub keys: KeyRing,
     pub store: Store,
     pub livestreams: Arc<LivestreamService>,
+    /// Empty when Mux webhooks are not configured.
+    pub mux_webhook_secret: Secret,
 }
 
 pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(health::routes())
         .merge(livestream::routes())
+        .merge(webhooks::routes())
         // 5xx answers are logged where they are made; the layer only notes them.
         .layer(TraceLayer::new_for_http().on_failure(DefaultOnFailure::new().level(Level::DEBUG)))
         .with_state(state)

@@ -24,6 +24,9 @@ pub struct LivestreamView {
     pub playback_url: Option<String>,
     pub mux_asset_id: Option<String>,
     pub vod_playback_id: Option<String>,
+    /// Mux's view of the live stream (`active`, `idle`, …), from its webhooks.
+    pub mux_status: Option<String>,
+    pub vod_duration: Option<f64>,
     pub error: Option<String>,
     pub created_at: DateTime<Utc>,
     pub started_at: Option<DateTime<Utc>>,
@@ -98,6 +101,8 @@ impl LivestreamView {
             mux_playback_id: row.mux_playback_id,
             mux_asset_id: row.mux_asset_id,
             vod_playback_id: row.vod_playback_id,
+            mux_status: row.mux_status,
+            vod_duration: row.vod_duration_secs,
             error: row.error,
             created_at: row.created_at,
             started_at: row.started_at,

@@ -28,6 +28,7 @@ pub struct Config {
     pub keys: BTreeMap<String, Secret>,
     pub database: DatabaseConfig,
     pub media: MediaConfig,
+    pub mux: MuxConfig,
     pub limits: LimitsConfig,
 }
 
@@ -54,6 +55,13 @@ pub struct DatabaseConfig {
 pub struct MediaConfig {
     pub recordings_dir: PathBuf,
     pub layouts_dir: PathBuf,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MuxConfig {
+    /// Verifies `Mux-Signature` on incoming webhooks; empty = not configured.
+    pub webhook_secret: Secret,
 }
 
 #[derive(Debug, Clone, Deserialize)]

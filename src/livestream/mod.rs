@@ -6,6 +6,7 @@ mod request;
 mod runner;
 mod service;
 mod state;
+mod webhooks;
 
 pub use preset::{DEFAULT_PRESET, EncodingPreset};
 pub use request::{
@@ -18,3 +19,4 @@ pub use runner::{
 };
 pub use service::{LivestreamDetails, LivestreamError, LivestreamService, ServiceSettings, Target};
 pub use state::{Status, Transition, TransitionError, transition};
+pub use webhooks::WebhookOutcome;

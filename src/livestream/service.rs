@@ -345,6 +345,14 @@ impl LivestreamService {
             .collect())
     }
 
+    /// Stops a livestream because its room closed (a room event, not a user).
+    pub async fn stop_for_room_end(self: &Arc<Self>, id: Uuid) -> Result<(), LivestreamError> {
+        match self.stop_run(id, "room closed").await {
+            Err(LivestreamError::Transition(TransitionError::Illegal { .. })) => Ok(()), // already ending
+            other => other,
+        }
+    }
+
     /// Marks livestreams this node owned but is no longer running as failed
     /// (called at start-up, before serving).
     pub async fn reconcile(&self) -> Result<usize, LivestreamError> {
@@ -451,7 +459,7 @@ impl LivestreamService {
             };
             let ended = match event {
                 Some(RunEvent::RoomClosed) => {
-                    if let Err(error) = self.stop_run(id, "room closed").await {
+                    if let Err(error) = self.stop_for_room_end(id).await {
                         tracing::warn!(livestream = %id, %error, "stop after room close failed");
                     }
                     return;

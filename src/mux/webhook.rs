@@ -211,7 +211,8 @@ fn text_or_empty<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Er
 
 const SECRET_KEYS: [&str; 2] = ["stream_key", "srt_passphrase"];
 
-fn redacted(value: &Value) -> Value {
+/// `value` with stream keys and SRT passphrases replaced, at any depth.
+pub fn redacted(value: &Value) -> Value {
     match value {
         Value::Object(map) => Value::Object(
             map.iter()

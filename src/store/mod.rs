@@ -5,6 +5,7 @@ pub mod embedded;
 mod events;
 mod livestreams;
 mod outputs;
+mod webhooks;
 
 use std::time::Duration;
 
@@ -14,6 +15,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 pub use events::EventRow;
 pub use livestreams::{LivestreamRow, NewLivestream, TransitionChanges, TransitionOutcome};
 pub use outputs::{NewOutput, OutputRow, OutputUpdate};
+pub use webhooks::{MuxChange, NewWebhookEvent};
 
 /// The migrations in `migrations/`, compiled in.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");

@@ -31,6 +31,7 @@ use uuid::Uuid;
 
 pub const KEY: &str = "testkey";
 pub const SECRET: &str = "test-secret-that-is-long-enough-123";
+pub const MUX_WEBHOOK_SECRET: &str = "mux-webhook-test-secret";
 
 /// How the test runner behaves.
 #[derive(Clone, Debug)]
@@ -161,6 +162,7 @@ pub fn app_on_node(pool: PgPool, runner: Arc<dyn Runner>, node: &str) -> TestApp
         keys,
         store: store.clone(),
         livestreams: service.clone(),
+        mux_webhook_secret: Secret::new(MUX_WEBHOOK_SECRET),
     });
     TestApp {
         router,

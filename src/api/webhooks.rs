@@ -1,0 +1,92 @@
+//! Webhooks in: Mux (`Mux-Signature`) and room events in LiveKit's format
+//! (`Authorization: <JWT>` whose `sha256` claim is the body's hash).
+
+use std::time::SystemTime;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::post;
+use axum::{Json, Router};
+use base64::Engine;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use super::AppState;
+use super::error::ApiError;
+use crate::auth::constant_time_eq;
+use crate::livestream::WebhookOutcome;
+use crate::mux::webhook::{SIGNATURE_HEADER, verify_and_parse};
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/webhooks/mux", post(mux))
+        .route("/webhooks/livekit", post(livekit))
+}
+
+fn unauthorized(message: impl Into<String>) -> ApiError {
+    ApiError::new(StatusCode::UNAUTHORIZED, "unauthenticated", message)
+}
+
+fn answer(outcome: WebhookOutcome) -> Json<Value> {
+    Json(json!({
+        "received": true,
+        "duplicate": outcome.duplicate,
+        "livestreamId": outcome.livestream_id,
+    }))
+}
+
+async fn mux(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let secret = state.mux_webhook_secret.expose();
+    if secret.is_empty() {
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not_configured",
+            "Mux webhooks are not configured on this server (mux.webhook_secret)",
+        ));
+    }
+    let header = headers
+        .get(SIGNATURE_HEADER)
+        .map(|v| v.to_str().unwrap_or_default());
+    let event = verify_and_parse(secret, header, &body, SystemTime::now()).map_err(|error| {
+        tracing::warn!(%error, "Mux webhook refused");
+        match error {
+            crate::mux::webhook::WebhookError::Signature(e) => unauthorized(e.to_string()),
+            crate::mux::webhook::WebhookError::Parse(e) => {
+                ApiError::bad_request("invalid_event", e)
+            }
+        }
+    })?;
+    Ok(answer(state.livestreams.handle_mux_event(&event).await?))
+}
+
+async fn livekit(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let token = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.trim().trim_start_matches("Bearer ").trim())
+        .filter(|v| !v.is_empty())
+        .ok_or_else(|| unauthorized("missing Authorization header with the webhook token"))?;
+    let claims = state
+        .keys
+        .verify_token(token)
+        .map_err(|e| unauthorized(e.to_string()))?;
+    let digest = base64::engine::general_purpose::STANDARD.encode(Sha256::digest(&body));
+    let signed = claims.sha256.unwrap_or_default();
+    if !constant_time_eq(signed.as_bytes(), digest.as_bytes()) {
+        return Err(unauthorized(
+            "the token's sha256 claim does not match the body",
+        ));
+    }
+    let event: Value = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::bad_request("invalid_event", format!("body is not JSON: {e}")))?;
+    Ok(answer(state.livestreams.handle_room_event(&event).await?))
+}
