@@ -316,7 +316,7 @@ async fn the_program_reaches_a_real_rtmp_server() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_empty_room_shows_the_background_and_an_unreachable_destination_fails_alone() {
+async fn an_empty_room_shows_the_background_image_and_an_unreachable_destination_fails_alone() {
     let _turn = SERIAL.lock().await;
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("empty.mp4");
@@ -333,7 +333,33 @@ async fn an_empty_room_shows_the_background_and_an_unreachable_destination_fails
             url: onair::config::Secret::new(format!("rtmp://127.0.0.1:{closed_port}/live/key")),
         },
     };
-    let mut h = start("gallery", vec![mp4.clone(), dead.clone()]);
+    // A background image (red, 200×100) drawn at the top-left over the colour.
+    let image = dir.path().join("background.png");
+    let mut picture = onair::render::RgbaImage::new(200, 100);
+    picture
+        .data
+        .chunks_exact_mut(4)
+        .for_each(|p| p.copy_from_slice(&[200, 20, 20, 255]));
+    std::fs::write(&image, picture.encode_png().unwrap()).unwrap();
+    let (room, room_rx) = mpsc::channel(16);
+    let (events_tx, events) = mpsc::channel(256);
+    let handle = TestRoom::default();
+    let mut settings = ProgramSettings::new(CANVAS, 30, 3000, "gallery");
+    settings.background_image = Some(image);
+    let feed = RoomFeed {
+        events: room_rx,
+        handle: Arc::new(handle.clone()),
+    };
+    let layouts = Arc::new(LayoutTemplates::builtin());
+    let outputs = vec![mp4.clone(), dead.clone()];
+    let composer = Composer::start(settings, layouts, outputs, feed, events_tx).unwrap();
+    let mut h = Harness {
+        composer,
+        room,
+        handle,
+        events,
+        started: Instant::now(),
+    };
     let mut failed = None;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
     while let Ok(Some(event)) = tokio::time::timeout_at(deadline, h.events.recv()).await {
@@ -355,6 +381,16 @@ async fn an_empty_room_shows_the_background_and_an_unreachable_destination_fails
         frame.is_near(640, 360, BACKGROUND, 12),
         "{:?}",
         frame.pixel(640, 360)
+    );
+    assert!(
+        frame.is_near(100, 50, (200, 20, 20), 30),
+        "image: {:?}",
+        frame.pixel(100, 50)
+    );
+    assert!(
+        frame.is_near(300, 50, BACKGROUND, 12),
+        "beside the image: {:?}",
+        frame.pixel(300, 50)
     );
 }
 

@@ -1,10 +1,12 @@
-//! The program's bottom layer: a live solid colour (the layout's background),
-//! so the program runs with nobody in the room.
+//! The program's bottom layer: a live solid colour (the layout's background)
+//! with an optional image at the top-left, at its own size, as Mux draws a
+//! broadcast's background image — so the program runs with nobody in the room.
 //!
 //! `videotestsrc` is not safe against property changes while it fills a
 //! frame, so a new colour is handed over to its streaming thread, which
 //! applies it between two frames.
 
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use gstreamer as gst;
@@ -25,6 +27,7 @@ impl Background {
         canvas: Canvas,
         fps: u32,
         initial: Rgba,
+        image: Option<&Path>,
     ) -> Result<(Background, gst::Element), ComposerError> {
         let src = make("videotestsrc")?;
         src.set_property("name", "background");
@@ -43,6 +46,20 @@ impl Background {
         );
         pipeline.add_many([&src, &caps])?;
         src.link(&caps)?;
+        let mut last = caps;
+        if let Some(path) = image {
+            if !path.is_file() {
+                return Err(ComposerError::Pipeline(format!(
+                    "background image {} does not exist",
+                    path.display()
+                )));
+            }
+            let overlay = make("gdkpixbufoverlay")?;
+            overlay.set_property("location", path.to_string_lossy().as_ref());
+            pipeline.add(&overlay)?;
+            last.link(&overlay)?;
+            last = overlay;
+        }
         let pending: Arc<Mutex<Option<u32>>> = Arc::default();
         let handover = pending.clone();
         let source = src.clone();
@@ -59,7 +76,7 @@ impl Background {
                 pending,
                 current: Some(initial),
             },
-            caps,
+            last,
         ))
     }
 

@@ -8,6 +8,8 @@
 //!     → avenc_aac → aacparse → audio tee
 //! ```
 
+use std::path::PathBuf;
+
 use gstreamer as gst;
 use gstreamer::prelude::*;
 
@@ -25,6 +27,8 @@ pub struct ProgramSettings {
     /// Keyframe every this many seconds (2 s by default; ≤ the HLS segment length).
     pub keyframe_interval_secs: u32,
     pub layout: String,
+    /// Drawn at the top-left, at its own size, over the layout's colour.
+    pub background_image: Option<PathBuf>,
 }
 
 impl ProgramSettings {
@@ -36,6 +40,7 @@ impl ProgramSettings {
             audio_bitrate_bps: 128_000,
             keyframe_interval_secs: 2,
             layout: layout.to_string(),
+            background_image: None,
         }
     }
 }
@@ -82,6 +87,7 @@ pub fn build(settings: &ProgramSettings) -> Result<Program, ComposerError> {
         settings.canvas,
         settings.fps,
         Rgba::MUX_BACKGROUND,
+        settings.background_image.as_deref(),
     )?;
     let compositor = element("compositor", "compositor")?;
     compositor.set_property_from_str("background", "black");
