@@ -15,6 +15,12 @@ use gstreamer::prelude::*;
 use super::{ComposerError, make};
 use crate::layout::{Canvas, Rgba};
 
+/// The background rarely changes: a few frames a second suffice (the
+/// compositor holds each for its duration) and keep fewer full-canvas frames
+/// queued inside the compositor's latency window. A colour change shows
+/// within 1/5 s.
+const BACKGROUND_FPS: i32 = 5;
+
 pub struct Background {
     pending: Arc<Mutex<Option<u32>>>,
     current: Option<Rgba>,
@@ -25,7 +31,6 @@ impl Background {
     pub fn build(
         pipeline: &gst::Pipeline,
         canvas: Canvas,
-        fps: u32,
         initial: Rgba,
         image: Option<&Path>,
     ) -> Result<(Background, gst::Element), ComposerError> {
@@ -41,7 +46,7 @@ impl Background {
                 .field("format", "I420")
                 .field("width", canvas.width as i32)
                 .field("height", canvas.height as i32)
-                .field("framerate", gst::Fraction::new(fps as i32, 1))
+                .field("framerate", gst::Fraction::new(BACKGROUND_FPS, 1))
                 .build(),
         );
         pipeline.add_many([&src, &caps])?;

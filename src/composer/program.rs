@@ -85,7 +85,6 @@ pub fn build(settings: &ProgramSettings) -> Result<Program, ComposerError> {
     let (background, background_out) = Background::build(
         &pipeline,
         settings.canvas,
-        settings.fps,
         Rgba::MUX_BACKGROUND,
         settings.background_image.as_deref(),
     )?;
@@ -105,7 +104,11 @@ pub fn build(settings: &ProgramSettings) -> Result<Program, ComposerError> {
     )?;
     let overlay = element("overlaycomposition", "overlay")?;
     let encoder_queue = element("queue", "encoder-queue")?;
-    encoder_queue.set_property("max-size-time", 1_000_000_000u64);
+    // A few raw frames decouple composing from encoding; more only costs
+    // memory (a 1080p frame is 3 MB).
+    encoder_queue.set_property("max-size-buffers", 3u32);
+    encoder_queue.set_property("max-size-bytes", 0u32);
+    encoder_queue.set_property("max-size-time", 0u64);
     let x264 = element("x264enc", "x264")?;
     x264.set_property("bitrate", settings.video_bitrate_kbps);
     x264.set_property_from_str("speed-preset", "veryfast");
