@@ -91,15 +91,22 @@ async fn go_live_then_stop_walks_the_state_machine(pool: PgPool) {
         );
     }
 
-    let active = wait_for_status(&app.router, &alice, &id, "active").await;
+    let active = wait_until(
+        &app.router,
+        &alice,
+        &id,
+        "active with every output live",
+        |body| {
+            body["status"] == "active"
+                && body["outputs"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .all(|o| o["status"] == "live")
+        },
+    )
+    .await;
     assert!(active["startedAt"].is_string());
-    assert!(
-        active["outputs"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .all(|o| o["status"] == "live")
-    );
 
     let (status, stopped) = send(
         &app.router,
