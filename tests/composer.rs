@@ -262,13 +262,15 @@ async fn joins_leaves_and_frozen_inputs_never_stall_the_program() {
         "largest gap between program frames: {worst:.3} s"
     );
 
-    // At 3.7 s: five people (the frozen one may show its last frame or nothing).
-    let frame = Frame::at(&path, 3.7, 1280, 720);
+    // At 4.0 s: five people. The leave at 4.5 s shows from about 4.3 s of
+    // program time (frames are composed 200 ms behind); the frozen one may
+    // show its last frame or nothing.
+    let frame = Frame::at(&path, 4.0, 1280, 720);
     assert_eq!(frame_with_five.len(), 5);
     let shown: Vec<usize> = vec![0, 2, 3, 4];
     let regions: Vec<Region> = shown.iter().map(|&i| frame_with_five[i].clone()).collect();
     let expected: Vec<(u8, u8, u8)> = shown.iter().map(|&i| colours[i]).collect();
-    assert_colours(&frame, &regions, &expected, "five people at 3.7 s");
+    assert_colours(&frame, &regions, &expected, "five people at 4.0 s");
 
     // At 6 s: the first has left; the layout is the gallery of the remaining four.
     let remaining: Vec<&Publisher> = publishers.iter().chain(std::iter::once(&fifth)).collect();

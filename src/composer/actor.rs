@@ -252,12 +252,13 @@ impl Actor {
                 ntp,
                 rtp_time,
             } => {
-                if let Some(input) = self.tracks.get(&track)
+                if let Some(input) = self.tracks.get_mut(&track)
                     && let Some(ssrc) = input.last_ssrc
                 {
-                    input
-                        .input
-                        .push_rtcp(rtcp::sender_report(ssrc, ntp, rtp_time, &input.cname));
+                    let report = rtcp::sender_report(ssrc, ntp, rtp_time, &input.cname);
+                    if let Err(error) = self.inputs.push_rtcp(&mut input.input, report) {
+                        tracing::warn!(%track, %error, "sender report dropped");
+                    }
                 }
                 return;
             }

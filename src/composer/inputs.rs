@@ -44,7 +44,9 @@ pub struct Input {
     pub kind: TrackKind,
     session: u32,
     rtp_src: gst_app::AppSrc,
-    rtcp_src: gst_app::AppSrc,
+    /// Made when the first sender report arrives: most tracks of a small
+    /// room never need it, and each appsrc is a thread.
+    rtcp_src: Option<gst_app::AppSrc>,
     /// depay … last element, in order.
     chain: Vec<gst::Element>,
     /// The compositor or audiomixer pad this input feeds.
@@ -57,10 +59,6 @@ impl Input {
     pub fn push_rtp(&self, data: Vec<u8>) {
         // Errors mean the chain is shutting down; the packet is simply dropped.
         let _ = self.rtp_src.push_buffer(gst::Buffer::from_mut_slice(data));
-    }
-
-    pub fn push_rtcp(&self, data: Vec<u8>) {
-        let _ = self.rtcp_src.push_buffer(gst::Buffer::from_mut_slice(data));
     }
 }
 
@@ -118,13 +116,8 @@ impl Inputs {
             .field("payload", i32::from(track.payload_type))
             .build();
         let rtp_src = appsrc(&format!("rtp-{}", track.sid), rtp_caps);
-        let rtcp_src = appsrc(
-            &format!("rtcp-{}", track.sid),
-            gst::Caps::new_empty_simple("application/x-rtcp"),
-        );
 
-        self.pipeline
-            .add_many([rtp_src.upcast_ref::<gst::Element>(), rtcp_src.upcast_ref()])?;
+        self.pipeline.add(&rtp_src)?;
         self.pipeline.add_many(&chain)?;
         gst::Element::link_many(&chain)?;
         let mixer_pad = mixer
@@ -143,24 +136,18 @@ impl Inputs {
             .expect("depay map")
             .insert(session, depay.clone());
         link_request_pad(&self.rtpbin, &rtp_src, &format!("recv_rtp_sink_{session}"))?;
-        link_request_pad(
-            &self.rtpbin,
-            &rtcp_src,
-            &format!("recv_rtcp_sink_{session}"),
-        )?;
         self.watch(track, &chain)?;
 
         for element in chain.iter().rev() {
             element.sync_state_with_parent()?;
         }
-        rtcp_src.sync_state_with_parent()?;
         rtp_src.sync_state_with_parent()?;
         Ok(Input {
             track: track.sid.clone(),
             kind: track.kind,
             session,
             rtp_src,
-            rtcp_src,
+            rtcp_src: None,
             chain,
             mixer_pad,
             crop,
@@ -177,11 +164,9 @@ impl Inputs {
             .lock()
             .expect("depay map")
             .remove(&input.session);
-        let sources = [
-            input.rtp_src.upcast_ref::<gst::Element>(),
-            input.rtcp_src.upcast_ref(),
-        ];
-        for element in sources.into_iter().chain(input.chain.iter()) {
+        let sources = std::iter::once(input.rtp_src.upcast_ref::<gst::Element>())
+            .chain(input.rtcp_src.as_ref().map(|src| src.upcast_ref()));
+        for element in sources.chain(input.chain.iter()) {
             let _ = element.set_state(gst::State::Null);
             let _ = self.pipeline.remove(element);
         }
@@ -193,6 +178,29 @@ impl Inputs {
                 self.rtpbin.release_request_pad(&pad);
             }
         }
+    }
+
+    /// Hands an RTCP packet to the input's rtpbin session (for lip-sync),
+    /// creating its RTCP source on first use.
+    pub fn push_rtcp(&self, input: &mut Input, data: Vec<u8>) -> Result<(), ComposerError> {
+        if input.rtcp_src.is_none() {
+            let src = appsrc(
+                &format!("rtcp-{}", input.track),
+                gst::Caps::new_empty_simple("application/x-rtcp"),
+            );
+            self.pipeline.add(&src)?;
+            link_request_pad(
+                &self.rtpbin,
+                &src,
+                &format!("recv_rtcp_sink_{}", input.session),
+            )?;
+            src.sync_state_with_parent()?;
+            input.rtcp_src = Some(src);
+        }
+        if let Some(src) = &input.rtcp_src {
+            let _ = src.push_buffer(gst::Buffer::from_mut_slice(data));
+        }
+        Ok(())
     }
 
     /// Probes that report keyframe requests, decoded sizes and the first frame.
@@ -358,7 +366,11 @@ fn decode_chain(track: &TrackInfo) -> Result<Vec<gst::Element>, ComposerError> {
         Codec::H264 => {
             chain.push(named("rtph264depay", "depay")?);
             chain.push(named("h264parse", "parse")?);
-            chain.push(named("avdec_h264", "dec")?);
+            let decoder = named("avdec_h264", "dec")?;
+            // Frame threading delays output by a frame per thread and upsets
+            // timestamps at the start; one thread keeps frames in time.
+            decoder.set_property("max-threads", 1i32);
+            chain.push(decoder);
         }
         Codec::Av1 => {
             return Err(ComposerError::Pipeline(

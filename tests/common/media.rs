@@ -8,14 +8,14 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::process::Command;
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use gstreamer as gst;
 use gstreamer::prelude::*;
 use gstreamer_app as gst_app;
 use onair::sfu::{
-    Codec, Layer, ParticipantInfo, ParticipantSid, RoomEvent, RoomHandle, RtpPacket, TrackInfo,
-    TrackKind, TrackSid, TrackSource,
+    Codec, Layer, NtpTime, ParticipantInfo, ParticipantSid, RoomEvent, RoomHandle, RtpPacket,
+    TrackInfo, TrackKind, TrackSid, TrackSource,
 };
 use tokio::sync::mpsc;
 
@@ -147,6 +147,7 @@ impl Publisher {
             }
             let room = room.clone();
             let sid = track.sid.clone();
+            let mut last_report: Option<Instant> = None;
             sink.set_callbacks(
                 gst_app::AppSinkCallbacks::builder()
                     .new_sample(move |sink| {
@@ -154,11 +155,25 @@ impl Publisher {
                         let buffer = sample.buffer().ok_or(gst::FlowError::Error)?;
                         let map = buffer.map_readable().map_err(|_| gst::FlowError::Error)?;
                         if let Some(packet) = RtpPacket::parse(&map, Instant::now()) {
+                            // Like a WebRTC sender: a sender report about once a second
+                            // mapping this packet's RTP time to the wallclock now.
+                            let report =
+                                last_report.is_none_or(|at| at.elapsed() >= Duration::from_secs(1));
+                            let rtp_time = packet.timestamp;
                             // A closed composer just means the test is over.
                             let _ = room.blocking_send(RoomEvent::Rtp {
                                 track: sid.clone(),
                                 packet,
                             });
+                            if report {
+                                last_report = Some(Instant::now());
+                                let ntp = NtpTime::now();
+                                let _ = room.blocking_send(RoomEvent::SenderReport {
+                                    track: sid.clone(),
+                                    ntp,
+                                    rtp_time,
+                                });
+                            }
                         }
                         Ok(gst::FlowSuccess::Ok)
                     })
