@@ -214,14 +214,7 @@ async fn duplicates_change_nothing_and_late_events_never_go_backwards(pool: PgPo
         "2026-11-21T08:00:30Z",
     );
     deliver(&app, &late).await;
-    let (_, after) = send(
-        &app.router,
-        Method::GET,
-        &format!("/api/video/livestream/status?id={id}"),
-        Some(&alice),
-        None,
-    )
-    .await;
+    let after = status_of(&app.router, &alice, &id).await;
     assert_eq!(after["status"], "completed");
     assert_eq!(after["muxStatus"], "idle");
     assert_eq!(after["muxAssetId"], "AS1");
@@ -332,14 +325,7 @@ async fn a_signed_room_finished_stops_the_rooms_livestream(pool: PgPool) {
         let (status, answer) = post_room_event(&app, payload, authorization).await;
         assert_eq!(status, StatusCode::UNAUTHORIZED, "{answer}");
     }
-    let (_, still) = send(
-        &app.router,
-        Method::GET,
-        &format!("/api/video/livestream/status?id={id}"),
-        Some(&alice),
-        None,
-    )
-    .await;
+    let still = status_of(&app.router, &alice, &id).await;
     assert_eq!(still["status"], "active");
 
     // Unknown events are accepted and ignored.
@@ -348,26 +334,12 @@ async fn a_signed_room_finished_stops_the_rooms_livestream(pool: PgPool) {
             .to_string();
     let (status, _) = post_room_event(&app, &other, Some(room_webhook(&other, SECRET))).await;
     assert_eq!(status, StatusCode::OK);
-    let (_, still) = send(
-        &app.router,
-        Method::GET,
-        &format!("/api/video/livestream/status?id={id}"),
-        Some(&alice),
-        None,
-    )
-    .await;
+    let still = status_of(&app.router, &alice, &id).await;
     assert_eq!(still["status"], "active");
 
     let (status, answer) = post_room_event(&app, &body, Some(room_webhook(&body, SECRET))).await;
     assert_eq!(status, StatusCode::OK, "{answer}");
-    let (_, done) = send(
-        &app.router,
-        Method::GET,
-        &format!("/api/video/livestream/status?id={id}"),
-        Some(&alice),
-        None,
-    )
-    .await;
+    let done = status_of(&app.router, &alice, &id).await;
     assert_eq!(done["status"], "completed");
     let reasons: Vec<&str> = done["events"]
         .as_array()

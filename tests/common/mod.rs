@@ -227,6 +227,14 @@ pub async fn send_raw(router: &Router, request: Request<Body>) -> (StatusCode, V
     (status, json)
 }
 
+/// The status route's answer for livestream `id` (asserting 200).
+pub async fn status_of(router: &Router, auth: &str, id: &str) -> Value {
+    let uri = format!("/api/video/livestream/status?id={id}");
+    let (code, body) = send(router, Method::GET, &uri, Some(auth), None).await;
+    assert_eq!(code, StatusCode::OK, "{body}");
+    body
+}
+
 /// Polls the status route until the livestream reaches `status` (or panics after 5 s).
 pub async fn wait_for_status(router: &Router, auth: &str, id: &str, status: &str) -> Value {
     wait_until(router, auth, id, status, |body| body["status"] == status).await
