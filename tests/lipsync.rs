@@ -17,8 +17,8 @@ use onair::composer::{Composer, ProgramSettings, RoomFeed};
 use onair::layout::{Canvas, LayoutTemplates};
 use onair::livestream::{OutputSpec, OutputTarget};
 use onair::sfu::{
-    Codec, NtpTime, ParticipantInfo, ParticipantSid, RoomEvent, RtpPacket, TrackInfo, TrackKind,
-    TrackSid, TrackSource,
+    Codec, NtpTime, ParticipantInfo, ParticipantSid, RoomEvent, RtpPacket, TrackInfo, TrackSid,
+    TrackSource,
 };
 use tokio::sync::mpsc;
 
@@ -151,16 +151,8 @@ async fn program_skew(with_reports: bool) -> f64 {
     .unwrap();
 
     let participant = ParticipantSid("PA_lips".into());
-    let track = |sid: &str, kind, source, codec, pt, rate| TrackInfo {
-        sid: TrackSid(sid.into()),
-        participant: participant.clone(),
-        kind,
-        source,
-        codec,
-        payload_type: pt,
-        clock_rate: rate,
-        muted: false,
-        simulcast_layers: Vec::new(),
+    let track = |sid: &str, source, codec, pt| {
+        TrackInfo::new(TrackSid(sid.into()), participant.clone(), source, codec, pt)
     };
     room.send(RoomEvent::ParticipantJoined(ParticipantInfo {
         sid: participant.clone(),
@@ -172,21 +164,17 @@ async fn program_skew(with_reports: bool) -> f64 {
     .unwrap();
     room.send(RoomEvent::TrackPublished(track(
         "TR_v",
-        TrackKind::Video,
         TrackSource::Camera,
         Codec::Vp8,
         96,
-        90000,
     )))
     .await
     .unwrap();
     room.send(RoomEvent::TrackPublished(track(
         "TR_a",
-        TrackKind::Audio,
         TrackSource::Microphone,
         Codec::Opus,
         111,
-        48000,
     )))
     .await
     .unwrap();

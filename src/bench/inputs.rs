@@ -14,8 +14,7 @@ use tokio::sync::mpsc;
 use super::ComposeBench;
 use crate::layout::{ParticipantView, RoomView, VideoView};
 use crate::sfu::{
-    Codec, ParticipantInfo, ParticipantSid, RoomEvent, RtpPacket, TrackInfo, TrackKind, TrackSid,
-    TrackSource,
+    Codec, ParticipantInfo, ParticipantSid, RoomEvent, RtpPacket, TrackInfo, TrackSid, TrackSource,
 };
 
 /// Each participant sends 640×360, a typical middle simulcast layer.
@@ -147,33 +146,12 @@ pub fn synthetic_room(inputs: usize) -> RoomView {
 /// Reads an input file and payloads it to RTP in memory (as fast as possible).
 pub fn packetize(index: usize, path: &Path) -> anyhow::Result<EncodedInput> {
     let participant = participant(index);
-    let track = |kind, source, codec, pt, rate, tag: &str| TrackInfo {
-        sid: TrackSid(format!("TR_bench{tag}{index}")),
-        participant: participant.sid.clone(),
-        kind,
-        source,
-        codec,
-        payload_type: pt,
-        clock_rate: rate,
-        muted: false,
-        simulcast_layers: Vec::new(),
+    let track = |tag: &str, source, codec, pt| {
+        let sid = TrackSid(format!("TR_bench{tag}{index}"));
+        TrackInfo::new(sid, participant.sid.clone(), source, codec, pt)
     };
-    let video = track(
-        TrackKind::Video,
-        TrackSource::Camera,
-        Codec::Vp8,
-        VIDEO_PT,
-        90_000,
-        "v",
-    );
-    let audio = track(
-        TrackKind::Audio,
-        TrackSource::Microphone,
-        Codec::Opus,
-        AUDIO_PT,
-        48_000,
-        "a",
-    );
+    let video = track("v", TrackSource::Camera, Codec::Vp8, VIDEO_PT);
+    let audio = track("a", TrackSource::Microphone, Codec::Opus, AUDIO_PT);
     let description = format!(
         "filesrc location={} ! matroskademux name=d \
          d.video_0 ! queue ! rtpvp8pay pt={VIDEO_PT} mtu=1200 ssrc={} ! appsink name=video sync=false \

@@ -109,6 +109,34 @@ pub struct TrackInfo {
     pub simulcast_layers: Vec<Layer>,
 }
 
+impl TrackInfo {
+    /// A track as published: kind and RTP clock rate follow from the codec
+    /// (Opus is audio at 48 kHz, video codecs run at 90 kHz).
+    pub fn new(
+        sid: TrackSid,
+        participant: ParticipantSid,
+        source: TrackSource,
+        codec: Codec,
+        payload_type: u8,
+    ) -> TrackInfo {
+        let (kind, clock_rate) = match codec {
+            Codec::Opus => (TrackKind::Audio, 48_000),
+            Codec::Vp8 | Codec::H264 | Codec::Vp9 | Codec::Av1 => (TrackKind::Video, 90_000),
+        };
+        TrackInfo {
+            sid,
+            participant,
+            kind,
+            source,
+            codec,
+            payload_type,
+            clock_rate,
+            muted: false,
+            simulcast_layers: Vec::new(),
+        }
+    }
+}
+
 /// One RTP packet as received (SRTP already removed).
 #[derive(Debug, Clone, PartialEq)]
 pub struct RtpPacket {

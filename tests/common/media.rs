@@ -15,7 +15,7 @@ use gstreamer::prelude::*;
 use gstreamer_app as gst_app;
 use onair::sfu::{
     Codec, Layer, NtpTime, ParticipantInfo, ParticipantSid, RoomEvent, RoomHandle, RtpPacket,
-    TrackInfo, TrackKind, TrackSid, TrackSource,
+    TrackInfo, TrackSid, TrackSource,
 };
 use tokio::sync::mpsc;
 
@@ -107,22 +107,12 @@ impl Publisher {
             .unwrap()
             .downcast::<gst::Pipeline>()
             .unwrap();
-        let track = |kind: TrackKind, suffix: &str, codec: Codec, pt: u8, rate: u32| TrackInfo {
-            sid: TrackSid(format!("TR_{suffix}{index}")),
-            participant: sid.clone(),
-            kind,
-            source: match kind {
-                TrackKind::Video => TrackSource::Camera,
-                TrackKind::Audio => TrackSource::Microphone,
-            },
-            codec,
-            payload_type: pt,
-            clock_rate: rate,
-            muted: false,
-            simulcast_layers: Vec::new(),
+        let track = |suffix: &str, source, codec, pt| {
+            let track = TrackSid(format!("TR_{suffix}{index}"));
+            TrackInfo::new(track, sid.clone(), source, codec, pt)
         };
-        let video = track(TrackKind::Video, "v", codec, video_pt, 90000);
-        let audio = track(TrackKind::Audio, "a", Codec::Opus, 111, 48000);
+        let video = track("v", TrackSource::Camera, codec, video_pt);
+        let audio = track("a", TrackSource::Microphone, Codec::Opus, 111);
         room.send(RoomEvent::ParticipantJoined(info.clone()))
             .await
             .unwrap();
