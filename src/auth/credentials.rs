@@ -46,6 +46,8 @@ pub enum AuthError {
     BadApiSecret,
     #[error(transparent)]
     Token(#[from] TokenError),
+    #[error("the webhook token's sha256 claim does not match the body")]
+    BodyMismatch,
 }
 
 impl KeyRing {
@@ -64,6 +66,28 @@ impl KeyRing {
             .secret(&issuer)
             .ok_or_else(|| TokenError::UnknownIssuer(issuer.clone()))?;
         token::verify_with_secret(token, secret.expose())
+    }
+
+    /// Verifies a webhook in LiveKit's format: `authorization` is the JWT
+    /// (a `Bearer ` prefix is tolerated) and its `sha256` claim must be the
+    /// base64 SHA-256 of `body`.
+    pub fn verify_webhook(
+        &self,
+        authorization: Option<&str>,
+        body: &[u8],
+    ) -> Result<Claims, AuthError> {
+        use sha2::{Digest, Sha256};
+        let token = authorization
+            .map(|v| v.trim().trim_start_matches("Bearer ").trim())
+            .filter(|v| !v.is_empty())
+            .ok_or(AuthError::Missing)?;
+        let claims = self.verify_token(token)?;
+        let digest = STANDARD.encode(Sha256::digest(body));
+        let signed = claims.sha256.as_deref().unwrap_or_default();
+        if !constant_time_eq(signed.as_bytes(), digest.as_bytes()) {
+            return Err(AuthError::BodyMismatch);
+        }
+        Ok(claims)
     }
 
     /// Checks an `Authorization` header value (`Bearer …` or `Basic …`).

@@ -221,3 +221,32 @@ fn constant_time_eq_compares_whole_values() {
     assert!(!constant_time_eq(b"abc", b"abd"));
     assert!(!constant_time_eq(b"abc", b"abcd"));
 }
+
+#[test]
+fn webhook_tokens_sign_the_body() {
+    use base64::Engine;
+    use sha2::{Digest, Sha256};
+    let body = br#"{"event":"room_finished","room":{"name":"r"}}"#;
+    let mut token = AccessToken::new("devkey", "", Duration::from_secs(300));
+    token.claims.sha256 =
+        Some(base64::engine::general_purpose::STANDARD.encode(Sha256::digest(body)));
+    let jwt = token.sign("secret").unwrap();
+    assert!(ring().verify_webhook(Some(&jwt), body).is_ok());
+    assert!(
+        ring()
+            .verify_webhook(Some(&format!("Bearer {jwt}")), body)
+            .is_ok()
+    );
+    assert_eq!(
+        ring().verify_webhook(Some(&jwt), b"{}"),
+        Err(AuthError::BodyMismatch)
+    );
+    assert_eq!(ring().verify_webhook(None, body), Err(AuthError::Missing));
+    let unsigned = AccessToken::new("devkey", "", Duration::from_secs(300))
+        .sign("secret")
+        .unwrap();
+    assert_eq!(
+        ring().verify_webhook(Some(&unsigned), body),
+        Err(AuthError::BodyMismatch)
+    );
+}
