@@ -194,35 +194,33 @@ fn bare_pipeline(bench: &ComposeBench, files: &[PathBuf]) -> std::process::Comma
     let Canvas { width, height } = bench.canvas;
     let fps = bench.fps;
     let regions = gallery_regions(bench.inputs, bench.canvas);
-    let mut line = format!(
-        "compositor name=c background=black \
+    let mut pads = String::new();
+    let mut branches = String::new();
+    for (i, (file, rect)) in files.iter().zip(&regions).enumerate() {
+        let pad = i + 1;
+        pads.push_str(&format!(
+            " sink_{pad}::xpos={} sink_{pad}::ypos={} sink_{pad}::width={} sink_{pad}::height={} sink_{pad}::zorder={pad}",
+            rect.x, rect.y, rect.w, rect.h
+        ));
+        branches.push_str(&format!(
+            " filesrc location={file} ! matroskademux name=d{i} \
+             d{i}.video_0 ! vp8dec ! videoconvert ! c.sink_{pad} \
+             d{i}.audio_0 ! opusdec ! audioconvert ! audioresample ! a.",
+            file = file.display()
+        ));
+    }
+    let line = format!(
+        "compositor name=c background=black{pads} \
          ! video/x-raw,format=I420,width={width},height={height},framerate={fps}/1 \
          ! x264enc bitrate=3000 speed-preset=veryfast tune=zerolatency key-int-max={key} \
          ! h264parse ! mp4mux name=m fragment-duration=1000 ! filesink sync=true location={out} \
          audiomixer name=a ! audio/x-raw,rate=48000,channels=2 ! audioconvert ! avenc_aac bitrate=128000 ! aacparse ! m. \
          videotestsrc pattern=solid-color foreground-color=0xff323232 num-buffers={frames} \
-         ! video/x-raw,format=I420,width={width},height={height},framerate={fps}/1 ! c.sink_0 ",
+         ! video/x-raw,format=I420,width={width},height={height},framerate={fps}/1 ! c.sink_0{branches}",
         key = fps * 2,
         out = bench.work_dir.join("bare.mp4").display(),
         frames = fps * bench.seconds,
     );
-    for (i, (file, rect)) in files.iter().zip(&regions).enumerate() {
-        let pad = i + 1;
-        line.push_str(&format!(
-            "filesrc location={file} ! matroskademux name=d{i} \
-             d{i}.video_0 ! vp8dec ! videoconvert ! c.sink_{pad} \
-             d{i}.audio_0 ! opusdec ! audioconvert ! audioresample ! a. ",
-            file = file.display()
-        ));
-        line = line.replacen(
-            "compositor name=c background=black",
-            &format!(
-                "compositor name=c background=black sink_{pad}::xpos={} sink_{pad}::ypos={} sink_{pad}::width={} sink_{pad}::height={} sink_{pad}::zorder={pad}",
-                rect.x, rect.y, rect.w, rect.h
-            ),
-            1,
-        );
-    }
     let mut command = std::process::Command::new("gst-launch-1.0");
     command.arg("-q").args(line.split_whitespace());
     command
