@@ -122,12 +122,7 @@ async fn go_live_then_stop_walks_the_state_machine(pool: PgPool) {
     assert_eq!(runner.calls.lock().unwrap().stopped, 1);
 
     let (_, final_status) = get(&app, &alice, &format!("{LIVESTREAMS}/status?id={id}")).await;
-    let path: Vec<&str> = final_status["events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["to"].as_str().unwrap())
-        .collect();
+    let path = event_field(&final_status, "to");
     assert_eq!(
         path,
         ["idle", "starting", "active", "stopping", "completed"]
@@ -566,12 +561,7 @@ async fn a_start_failure_is_recorded_and_frees_the_room(pool: PgPool) {
             .iter()
             .all(|o| o["status"] == "failed")
     );
-    let path: Vec<&str> = failed["events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["to"].as_str().unwrap())
-        .collect();
+    let path = event_field(&failed, "to");
     assert_eq!(path, ["idle", "starting", "failed"]);
     // The room is free again (the test runner fails again, but not with a conflict).
     let (status, _) = post(&app, &alice, go_live_body("doomed")).await;
@@ -730,12 +720,7 @@ async fn max_duration_stops_the_livestream(pool: PgPool) {
     let (_, created) = post(&app, &alice, body).await;
     let id = created["livestreamId"].as_str().unwrap();
     let done = wait_for_status(&app.router, &alice, id, "completed").await;
-    let reasons: Vec<&str> = done["events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["reason"].as_str().unwrap())
-        .collect();
+    let reasons = event_field(&done, "reason");
     assert!(reasons.contains(&"max duration reached"), "{reasons:?}");
 }
 

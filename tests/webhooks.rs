@@ -218,12 +218,7 @@ async fn duplicates_change_nothing_and_late_events_never_go_backwards(pool: PgPo
     assert_eq!(after["status"], "completed");
     assert_eq!(after["muxStatus"], "idle");
     assert_eq!(after["muxAssetId"], "AS1");
-    let path: Vec<&str> = after["events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["to"].as_str().unwrap())
-        .collect();
+    let path = event_field(&after, "to");
     assert_eq!(
         path,
         ["idle", "starting", "active", "stopping", "completed"]
@@ -341,12 +336,7 @@ async fn a_signed_room_finished_stops_the_rooms_livestream(pool: PgPool) {
     assert_eq!(status, StatusCode::OK, "{answer}");
     let done = status_of(&app.router, &alice, &id).await;
     assert_eq!(done["status"], "completed");
-    let reasons: Vec<&str> = done["events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["reason"].as_str().unwrap())
-        .collect();
+    let reasons = event_field(&done, "reason");
     assert!(reasons.contains(&"room closed"), "{reasons:?}");
     assert_eq!(runner.calls.lock().unwrap().stopped, 1);
 }

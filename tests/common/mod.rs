@@ -227,6 +227,14 @@ pub async fn send_raw(router: &Router, request: Request<Body>) -> (StatusCode, V
     (status, json)
 }
 
+/// One field (`"to"`, `"reason"`, …) of every event in a status answer, in order.
+pub fn event_field<'a>(status: &'a Value, field: &str) -> Vec<&'a str> {
+    status["events"]
+        .as_array()
+        .map(|events| events.iter().filter_map(|e| e[field].as_str()).collect())
+        .unwrap_or_default()
+}
+
 /// The status route's answer for livestream `id` (asserting 200).
 pub async fn status_of(router: &Router, auth: &str, id: &str) -> Value {
     let uri = format!("/api/video/livestream/status?id={id}");
