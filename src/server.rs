@@ -12,6 +12,8 @@ use crate::auth::KeyRing;
 use crate::config::Config;
 use crate::layout::LayoutTemplates;
 use crate::livestream::{Capabilities, LivestreamService, NoMediaEngine, Runner, ServiceSettings};
+use crate::sfu::webhook::WebhookNotifier;
+use crate::sfu::{RoomSettings, Sfu, SfuSettings};
 use crate::store::Store;
 use crate::store::embedded::EmbeddedPostgres;
 
@@ -109,11 +111,15 @@ async fn run(config: &Config, database: &Database) -> anyhow::Result<()> {
             "livestreams interrupted by the last restart were marked failed"
         );
     }
+    let sfu = start_sfu(config).await?;
     let state = AppState {
         keys: KeyRing::new(config.keys.clone()),
         store,
         livestreams: livestreams.clone(),
         mux_webhook_secret: config.mux.webhook_secret.clone(),
+        sfu: Some(sfu.clone()),
+        ice_servers: Arc::new(config.sfu.ice_servers.clone()),
+        dev_mode: config.server.dev,
     };
     let listener = TcpListener::bind(config.server.listen)
         .await
@@ -130,7 +136,46 @@ async fn run(config: &Config, database: &Database) -> anyhow::Result<()> {
         .context("HTTP server failed")?;
     tracing::info!("shutting down: stopping running livestreams");
     livestreams.shutdown().await;
+    sfu.shutdown().await;
     Ok(())
+}
+
+/// The SFU on `sfu.udp_port`, its room webhooks going out when configured.
+pub async fn start_sfu(config: &Config) -> anyhow::Result<Sfu> {
+    let settings = &config.sfu;
+    let sfu = Sfu::start(SfuSettings {
+        rooms: RoomSettings {
+            empty_timeout: std::time::Duration::from_secs(settings.empty_timeout_secs),
+            departure_timeout: std::time::Duration::from_secs(settings.departure_timeout_secs),
+            max_participants: settings.max_participants,
+        },
+        node_ips: settings.node_ips.clone(),
+        udp_port: settings.udp_port,
+    })
+    .await
+    .with_context(|| {
+        format!(
+            "cannot bind the SFU's UDP port {} (sfu.udp_port)",
+            settings.udp_port
+        )
+    })?;
+    crate::sfu::forward_to_webhooks(sfu.notices(), webhook_notifier(config));
+    Ok(sfu)
+}
+
+fn webhook_notifier(config: &Config) -> WebhookNotifier {
+    let urls = config.sfu.webhook_urls.clone();
+    let key = config.webhook_api_key();
+    match (
+        urls.is_empty(),
+        key.and_then(|k| config.keys.get(k).map(|s| (k, s))),
+    ) {
+        (false, Some((key, secret))) => {
+            tracing::info!(urls = urls.len(), key, "room webhooks enabled");
+            WebhookNotifier::start(urls, key.to_string(), secret.expose().to_string())
+        }
+        _ => WebhookNotifier::disabled(),
+    }
 }
 
 /// The built-in layouts plus every `*.tera` file in `dir` (a user's file

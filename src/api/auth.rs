@@ -1,6 +1,7 @@
 //! The `Authenticated` extractor: every REST route takes one.
 
 use axum::extract::FromRequestParts;
+use axum::http::HeaderMap;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 
@@ -14,14 +15,17 @@ impl FromRequestParts<AppState> for Authenticated {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let header = parts
-            .headers
-            .get(AUTHORIZATION)
-            .map(|value| value.to_str().unwrap_or("invalid"));
-        let caller = state.keys.authenticate(header).map_err(|error| {
-            tracing::debug!(%error, path = %parts.uri.path(), "rejected credentials");
-            ApiError::from(error)
-        })?;
-        Ok(Authenticated(caller))
+        authenticate(state, &parts.headers).map(Authenticated)
     }
+}
+
+/// The caller behind the `Authorization` header, or a 401.
+pub fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Caller, ApiError> {
+    let header = headers
+        .get(AUTHORIZATION)
+        .map(|value| value.to_str().unwrap_or("invalid"));
+    state.keys.authenticate(header).map_err(|error| {
+        tracing::debug!(%error, "rejected credentials");
+        ApiError::from(error)
+    })
 }

@@ -6,8 +6,10 @@ mod error;
 mod extract;
 mod health;
 mod livestream;
+mod rooms;
 mod views;
 mod webhooks;
+mod whip;
 
 use std::sync::Arc;
 
@@ -18,6 +20,7 @@ use tracing::Level;
 use crate::auth::KeyRing;
 use crate::config::Secret;
 use crate::livestream::LivestreamService;
+use crate::sfu::Sfu;
 use crate::store::Store;
 
 pub use error::ApiError;
@@ -29,6 +32,11 @@ pub struct AppState {
     pub livestreams: Arc<LivestreamService>,
     /// Empty when Mux webhooks are not configured.
     pub mux_webhook_secret: Secret,
+    /// None = signaling routes answer 503 (the REST-only test servers).
+    pub sfu: Option<Sfu>,
+    /// STUN/TURN URLs offered to WHIP/WHEP clients.
+    pub ice_servers: Arc<Vec<String>>,
+    pub dev_mode: bool,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -36,6 +44,8 @@ pub fn router(state: AppState) -> Router {
         .merge(health::routes())
         .merge(livestream::routes())
         .merge(webhooks::routes())
+        .merge(whip::routes())
+        .merge(rooms::routes())
         // 5xx answers are logged where they are made; the layer only notes them.
         .layer(TraceLayer::new_for_http().on_failure(DefaultOnFailure::new().level(Level::DEBUG)))
         .with_state(state)

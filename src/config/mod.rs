@@ -30,6 +30,7 @@ pub struct Config {
     pub media: MediaConfig,
     pub mux: MuxConfig,
     pub limits: LimitsConfig,
+    pub sfu: SfuConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -70,6 +71,25 @@ pub struct LimitsConfig {
     pub max_livestreams: u32,
     pub max_duration_secs: u32,
     pub max_destinations: u32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SfuConfig {
+    /// The one UDP port all WebRTC media uses; 0 = any free port (tests).
+    pub udp_port: u16,
+    /// Addresses bound for media and announced as ICE candidates; empty =
+    /// every IPv4 address of this machine's interfaces.
+    pub node_ips: Vec<std::net::IpAddr>,
+    pub empty_timeout_secs: u64,
+    pub departure_timeout_secs: u64,
+    /// 0 = unlimited.
+    pub max_participants: u32,
+    pub webhook_urls: Vec<url::Url>,
+    /// The API key that signs outgoing webhooks; empty = the first configured key.
+    pub webhook_api_key: String,
+    /// STUN/TURN URLs advertised to WHIP/WHEP clients in `Link` headers.
+    pub ice_servers: Vec<String>,
 }
 
 /// What can go wrong loading configuration; the message always names the key.
@@ -173,6 +193,23 @@ impl Config {
                 message: "must be greater than zero".into(),
             });
         }
+        if !self.sfu.webhook_api_key.is_empty()
+            && !self.keys.contains_key(&self.sfu.webhook_api_key)
+        {
+            return Err(ConfigError::Invalid {
+                key: "sfu.webhook_api_key",
+                message: format!(
+                    "`{}` is not one of the configured API keys",
+                    self.sfu.webhook_api_key
+                ),
+            });
+        }
+        if self.sfu.empty_timeout_secs == 0 || self.sfu.departure_timeout_secs == 0 {
+            return Err(ConfigError::Invalid {
+                key: "sfu.empty_timeout_secs",
+                message: "room timeouts must be at least one second".into(),
+            });
+        }
         Ok(self)
     }
 
@@ -183,6 +220,15 @@ impl Config {
     }
 
     /// Keys whose secrets are too short to resist brute force, for a start-up warning.
+    /// The key that signs room webhooks: `sfu.webhook_api_key`, else the first key.
+    pub fn webhook_api_key(&self) -> Option<&str> {
+        if self.sfu.webhook_api_key.is_empty() {
+            self.keys.keys().next().map(String::as_str)
+        } else {
+            Some(self.sfu.webhook_api_key.as_str())
+        }
+    }
+
     pub fn weak_keys(&self) -> Vec<&str> {
         self.keys
             .iter()

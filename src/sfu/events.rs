@@ -69,6 +69,38 @@ pub enum TrackSource {
     Unknown,
 }
 
+impl TrackSource {
+    /// LiveKit's lowercase name (`camera`, `screen_share`…), as in tokens' `canPublishSources`.
+    pub fn name(self) -> &'static str {
+        match self {
+            TrackSource::Camera => "camera",
+            TrackSource::Microphone => "microphone",
+            TrackSource::ScreenShare => "screen_share",
+            TrackSource::ScreenShareAudio => "screen_share_audio",
+            TrackSource::Unknown => "unknown",
+        }
+    }
+
+    pub fn from_name(name: &str) -> TrackSource {
+        match name.to_ascii_lowercase().as_str() {
+            "camera" => TrackSource::Camera,
+            "microphone" => TrackSource::Microphone,
+            "screen_share" => TrackSource::ScreenShare,
+            "screen_share_audio" => TrackSource::ScreenShareAudio,
+            _ => TrackSource::Unknown,
+        }
+    }
+}
+
+impl TrackKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            TrackKind::Audio => "audio",
+            TrackKind::Video => "video",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Codec {
     Opus,

@@ -163,6 +163,9 @@ pub fn app_on_node(pool: PgPool, runner: Arc<dyn Runner>, node: &str) -> TestApp
         store: store.clone(),
         livestreams: service.clone(),
         mux_webhook_secret: Secret::new(MUX_WEBHOOK_SECRET),
+        sfu: None,
+        ice_servers: Arc::new(Vec::new()),
+        dev_mode: false,
     });
     TestApp {
         router,

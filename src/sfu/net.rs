@@ -1,0 +1,64 @@
+//! The media sockets: one UDP port on each node address. A socket per
+//! address (rather than one on 0.0.0.0) tells us which local address a packet
+//! arrived on, which ICE needs to match it to a candidate.
+
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+
+use tokio::net::UdpSocket;
+
+/// Every IPv4 address of this machine's interfaces, loopback first. Local
+/// peers (aiortc, GStreamer) use loopback; Chromium offers no loopback
+/// candidates, so the interface addresses matter too.
+pub fn interface_addresses() -> Vec<IpAddr> {
+    let mut found = vec![IpAddr::V4(Ipv4Addr::LOCALHOST)];
+    if let Ok(addrs) = nix::ifaddrs::getifaddrs() {
+        for ifaddr in addrs {
+            let Some(ip) = ifaddr
+                .address
+                .and_then(|a| a.as_sockaddr_in().map(|s| IpAddr::V4(s.ip())))
+            else {
+                continue;
+            };
+            let link_local = matches!(ip, IpAddr::V4(v4) if v4.is_link_local());
+            if !link_local && !found.contains(&ip) {
+                found.push(ip);
+            }
+        }
+    }
+    found
+}
+
+/// Binds `port` on each address; with port 0 the first bind picks the port
+/// and the rest reuse it, so every candidate shares one port number.
+pub async fn bind_media_sockets(
+    ips: &[IpAddr],
+    port: u16,
+) -> io::Result<Vec<(SocketAddr, Arc<UdpSocket>)>> {
+    let mut sockets = Vec::with_capacity(ips.len());
+    let mut port = port;
+    for ip in ips {
+        let socket = UdpSocket::bind(SocketAddr::new(*ip, port))
+            .await
+            .map_err(|e| io::Error::new(e.kind(), format!("cannot bind UDP {ip}:{port}: {e}")))?;
+        let local = socket.local_addr()?;
+        port = local.port();
+        sockets.push((local, Arc::new(socket)));
+    }
+    Ok(sockets)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn binds_one_port_on_every_address() {
+        let ips = interface_addresses();
+        assert_eq!(ips[0], IpAddr::V4(Ipv4Addr::LOCALHOST));
+        let sockets = bind_media_sockets(&ips, 0).await.unwrap();
+        let port = sockets[0].0.port();
+        assert!(sockets.iter().all(|(addr, _)| addr.port() == port));
+    }
+}
