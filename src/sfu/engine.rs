@@ -59,6 +59,7 @@ pub enum Command {
     },
     Subscribe {
         room: String,
+        capacity: usize,
         reply: oneshot::Sender<Result<(SinkId, mpsc::Receiver<RoomEvent>), SfuError>>,
     },
     KeyframeRequest {
@@ -676,8 +677,12 @@ impl Engine {
                     Err(SfuError::UnknownSession)
                 });
             }
-            Command::Subscribe { room, reply } => {
-                let _ = reply.send(Ok(self.subscribe(&room)));
+            Command::Subscribe {
+                room,
+                capacity,
+                reply,
+            } => {
+                let _ = reply.send(Ok(self.subscribe(&room, capacity)));
             }
             Command::KeyframeRequest { track } => {
                 let mut dirty = Vec::new();
@@ -942,8 +947,8 @@ impl Engine {
         })
     }
 
-    fn subscribe(&mut self, room: &str) -> (SinkId, mpsc::Receiver<RoomEvent>) {
-        let (tx, rx) = mpsc::channel(SINK_CAPACITY);
+    fn subscribe(&mut self, room: &str, capacity: usize) -> (SinkId, mpsc::Receiver<RoomEvent>) {
+        let (tx, rx) = mpsc::channel(capacity);
         let id = self.next_sink;
         self.next_sink += 1;
         let mut sink = Sink::new(room, tx);

@@ -238,9 +238,24 @@ impl Sfu {
     /// participants and tracks now, then every change, RTP packet and sender
     /// report. Creates the room if needed; a subscriber never keeps it open.
     pub async fn subscribe_room(&self, room: &str) -> Result<RoomSubscription, SfuError> {
+        self.subscribe_room_with_capacity(room, SINK_CAPACITY).await
+    }
+
+    /// [`Sfu::subscribe_room`] with room for `capacity` unread events before
+    /// media is dropped.
+    pub async fn subscribe_room_with_capacity(
+        &self,
+        room: &str,
+        capacity: usize,
+    ) -> Result<RoomSubscription, SfuError> {
         let room = room.to_string();
+        let capacity = capacity.max(1);
         let (_, events) = self
-            .ask(|reply| Command::Subscribe { room, reply })
+            .ask(|reply| Command::Subscribe {
+                room,
+                capacity,
+                reply,
+            })
             .await??;
         Ok(RoomSubscription {
             events,

@@ -118,7 +118,7 @@ mod tests {
             media,
             OfferedMedia {
                 audio_send: 1,
-                video_send: 2,
+                video_send: 1,
                 audio_recv: 0,
                 video_recv: 2
             }

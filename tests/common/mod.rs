@@ -4,6 +4,7 @@
 
 pub mod media;
 pub mod rtmp;
+pub mod sfu;
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};

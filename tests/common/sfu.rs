@@ -1,0 +1,219 @@
+//! A real HTTP server with a real SFU on 127.0.0.1, and peers from other
+//! WebRTC stacks (Python aiortc, headless Chromium) run as child processes.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use onair::api::{self, AppState};
+use onair::auth::{AccessToken, KeyRing, VideoGrant};
+use onair::config::Secret;
+use onair::livestream::{Capabilities, LivestreamService, ServiceSettings};
+use onair::sfu::webhook::WebhookNotifier;
+use onair::sfu::{RoomSettings, Sfu, SfuSettings};
+use onair::store::Store;
+use serde_json::Value;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+use tokio::sync::mpsc;
+
+use super::{Behaviour, KEY, SECRET, TestRunner, limits};
+
+pub struct SfuOptions {
+    pub rooms: RoomSettings,
+    pub webhook_urls: Vec<url::Url>,
+    pub dev_mode: bool,
+}
+
+impl Default for SfuOptions {
+    fn default() -> SfuOptions {
+        SfuOptions {
+            rooms: RoomSettings {
+                empty_timeout: Duration::from_secs(300),
+                departure_timeout: Duration::from_secs(20),
+                max_participants: 0,
+            },
+            webhook_urls: Vec::new(),
+            dev_mode: false,
+        }
+    }
+}
+
+pub struct SfuServer {
+    pub base: String,
+    pub sfu: Sfu,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for SfuServer {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+impl SfuServer {
+    /// The signaling routes need no database; the pool is never connected.
+    pub async fn start(options: SfuOptions) -> SfuServer {
+        let sfu = Sfu::start(SfuSettings {
+            rooms: options.rooms,
+            node_ips: Vec::new(),
+            udp_port: 0,
+        })
+        .await
+        .expect("SFU starts");
+        if !options.webhook_urls.is_empty() {
+            let notifier = WebhookNotifier::start(options.webhook_urls, KEY.into(), SECRET.into());
+            onair::sfu::forward_to_webhooks(sfu.notices(), notifier);
+        }
+        let pool = sqlx::PgPool::connect_lazy("postgres://unused@127.0.0.1:1/unused").unwrap();
+        let store = Store::from_pool(pool);
+        let service = LivestreamService::new(
+            store.clone(),
+            TestRunner::new(Behaviour::GoLive),
+            ServiceSettings {
+                node_id: "sfu-test".into(),
+                limits: limits(),
+                recordings_dir: PathBuf::from("/tmp/onair-test-recordings"),
+                capabilities: Capabilities::default(),
+                layouts: Arc::new(onair::layout::LayoutTemplates::builtin()),
+            },
+        );
+        let mut keys = std::collections::BTreeMap::new();
+        keys.insert(KEY.to_string(), Secret::new(SECRET));
+        let router = api::router(AppState {
+            keys: KeyRing::new(keys),
+            store,
+            livestreams: service,
+            mux_webhook_secret: Secret::new(""),
+            sfu: Some(sfu.clone()),
+            ice_servers: Arc::new(vec!["stun:stun.example.net".into()]),
+            dev_mode: options.dev_mode,
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let server = tokio::spawn(async move {
+            axum::serve(listener, router).await.unwrap();
+        });
+        SfuServer { base, sfu, server }
+    }
+
+    pub fn whip_url(&self) -> String {
+        format!("{}/whip/v1", self.base)
+    }
+
+    pub fn whep_url(&self, room: &str, identity: &str) -> String {
+        format!("{}/whep/v1/rooms/{room}/participants/{identity}", self.base)
+    }
+}
+
+/// A token joining `room` as `identity`; `adjust` changes the grant.
+pub fn join_token(room: &str, identity: &str, adjust: impl FnOnce(&mut VideoGrant)) -> String {
+    let mut grant = VideoGrant {
+        room_join: true,
+        room: room.to_string(),
+        ..VideoGrant::default()
+    };
+    adjust(&mut grant);
+    AccessToken::new(KEY, identity, Duration::from_secs(600))
+        .with_grant(grant)
+        .sign(SECRET)
+        .unwrap()
+}
+
+fn repo() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The venv Python with aiortc (`scripts/python-peers`), set up once.
+pub fn python() -> PathBuf {
+    static PYTHON: OnceLock<PathBuf> = OnceLock::new();
+    PYTHON
+        .get_or_init(|| {
+            if let Ok(path) = std::env::var("ONAIR_TEST_PYTHON") {
+                return PathBuf::from(path);
+            }
+            let out = std::process::Command::new(repo().join("scripts/python-peers"))
+                .stderr(Stdio::inherit())
+                .output()
+                .expect("scripts/python-peers runs");
+            assert!(out.status.success(), "scripts/python-peers failed");
+            let stdout = String::from_utf8(out.stdout).unwrap();
+            PathBuf::from(stdout.lines().last().expect("python path").trim())
+        })
+        .clone()
+}
+
+/// A child process printing JSON lines, collected as they come.
+pub struct Peer {
+    pub child: Child,
+    pub lines: mpsc::UnboundedReceiver<Value>,
+}
+
+impl Peer {
+    fn spawn(mut command: Command) -> Peer {
+        command
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true);
+        let mut child = command.spawn().expect("peer process starts");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, lines) = mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            let mut reader = BufReader::new(stdout).lines();
+            while let Ok(Some(line)) = reader.next_line().await {
+                match serde_json::from_str::<Value>(&line) {
+                    Ok(value) => {
+                        let _ = tx.send(value);
+                    }
+                    Err(_) => eprintln!("peer: {line}"),
+                }
+            }
+        });
+        Peer { child, lines }
+    }
+
+    /// `tests/peers/<script>` under the aiortc venv.
+    pub fn python(script: &str, args: &[&str]) -> Peer {
+        let mut command = Command::new(python());
+        command
+            .arg(repo().join("tests/peers").join(script))
+            .args(args);
+        Peer::spawn(command)
+    }
+
+    /// `tests/browser/<script>` under Node (set up by `scripts/browser-peers`).
+    pub fn node(script: &str, args: &[&str]) -> Peer {
+        let mut command = Command::new("node");
+        command
+            .current_dir(repo().join("tests/browser"))
+            .arg(script)
+            .args(args);
+        Peer::spawn(command)
+    }
+
+    /// The next line whose `event` is `name`, skipping others.
+    pub async fn event(&mut self, name: &str, within: Duration) -> Value {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let line = tokio::time::timeout_at(deadline, self.lines.recv())
+                .await
+                .unwrap_or_else(|_| panic!("no `{name}` event within {within:?}"))
+                .unwrap_or_else(|| panic!("peer exited before a `{name}` event"));
+            if line["event"] == name {
+                return line;
+            }
+            if line["event"] == "error" {
+                panic!("peer reported an error waiting for `{name}`: {line}");
+            }
+        }
+    }
+
+    pub async fn exit_code(&mut self, within: Duration) -> i32 {
+        let status = tokio::time::timeout(within, self.child.wait())
+            .await
+            .expect("peer exits in time")
+            .unwrap();
+        status.code().unwrap_or(-1)
+    }
+}
