@@ -570,3 +570,90 @@ async fn a_stalled_in_process_subscriber_does_not_delay_another() {
     assert!(next.wrapping_sub(last_held) > 1, "no packets were dropped");
     publisher.child.kill().await.ok();
 }
+
+async fn twirp(server: &SfuServer, method: &str, token: &str, body: Value) -> (u16, Value) {
+    let url = format!("{}/twirp/livekit.RoomService/{method}", server.base);
+    post(&url, Some(token), "application/json", &body.to_string()).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn room_service_lists_mutes_and_removes_over_twirp_json() {
+    let server = SfuServer::start(SfuOptions::default()).await;
+    let mut room = server.sfu.subscribe_room(ROOM).await.unwrap();
+    let mut notices = server.sfu.notices();
+    let mut publisher = publisher(&server, "hank", 30, "120,60,0");
+    publisher.event("connected", CONNECT).await;
+    let video = next_matching(&mut room.events, CONNECT, |e| match e {
+        RoomEvent::TrackPublished(t) if t.kind == TrackKind::Video => Some(t.sid.clone()),
+        _ => None,
+    })
+    .await;
+
+    let lister = join_token("", "ops", |g| {
+        g.room_join = false;
+        g.room_list = true;
+    });
+    let (status, body) = twirp(&server, "ListRooms", &lister, serde_json::json!({})).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["rooms"][0]["name"], ROOM);
+    assert_eq!(body["rooms"][0]["numParticipants"], 1);
+
+    let admin = join_token(ROOM, "ops", |g| {
+        g.room_join = false;
+        g.room_admin = true;
+    });
+    let (status, body) = twirp(
+        &server,
+        "ListParticipants",
+        &lister,
+        serde_json::json!({ "room": ROOM }),
+    )
+    .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (403, Some("permission_denied")),
+        "{body}"
+    );
+    let (status, body) = twirp(
+        &server,
+        "ListParticipants",
+        &admin,
+        serde_json::json!({ "room": ROOM }),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["participants"][0]["identity"], "hank");
+    assert_eq!(
+        body["participants"][0]["tracks"].as_array().unwrap().len(),
+        2
+    );
+
+    let mute = serde_json::json!({ "room": ROOM, "identity": "hank", "trackSid": video.as_str(), "muted": true });
+    let (status, body) = twirp(&server, "MutePublishedTrack", &admin, mute).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["track"]["muted"], true);
+    next_matching(&mut room.events, CONNECT, |e| match e {
+        RoomEvent::TrackMuted { track, muted: true } if *track == video => Some(()),
+        _ => None,
+    })
+    .await;
+
+    let (status, body) = twirp(&server, "NoSuchMethod", &admin, serde_json::json!({})).await;
+    assert_eq!((status, body["code"].as_str()), (404, Some("bad_route")));
+    let url = format!("{}/twirp/livekit.RoomService/ListRooms", server.base);
+    let (status, _) = post(&url, Some(&lister), "application/protobuf", "").await;
+    assert_eq!(status, 415);
+
+    let remove = serde_json::json!({ "room": ROOM, "identity": "hank" });
+    let (status, body) = twirp(&server, "RemoveParticipant", &admin, remove.clone()).await;
+    assert_eq!(status, 200, "{body}");
+    let left = next_notice(&mut notices, CONNECT, |n| match n {
+        RoomNotice::ParticipantLeft(_, p) => Some(p.info.identity.clone()),
+        _ => None,
+    })
+    .await;
+    assert_eq!(left, "hank");
+    let (status, body) = twirp(&server, "RemoveParticipant", &admin, remove).await;
+    assert_eq!((status, body["code"].as_str()), (404, Some("not_found")));
+    publisher.child.kill().await.ok();
+}

@@ -7,6 +7,7 @@ mod extract;
 mod health;
 mod livestream;
 mod rooms;
+mod twirp;
 mod views;
 mod webhooks;
 mod whip;
@@ -46,6 +47,7 @@ pub fn router(state: AppState) -> Router {
         .merge(webhooks::routes())
         .merge(whip::routes())
         .merge(rooms::routes())
+        .merge(twirp::routes())
         // 5xx answers are logged where they are made; the layer only notes them.
         .layer(TraceLayer::new_for_http().on_failure(DefaultOnFailure::new().level(Level::DEBUG)))
         .with_state(state)

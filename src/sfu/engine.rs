@@ -5,6 +5,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -26,7 +27,7 @@ use super::sink::{Delivery, Sink};
 use super::speaker::{ActiveSpeakers, SpeakerConfig};
 use super::{
     JoinRequest, ParticipantSummary, PatchOutcome, RoomNotice, RoomSnapshot, RoomSummary,
-    SessionCreated, SfuError, ViewRequest,
+    SessionCreated, SfuError, SfuStats, ViewRequest,
 };
 
 /// A session whose ICE has not connected by then is given up.
@@ -116,6 +117,7 @@ pub struct Engine {
     sinks: HashMap<SinkId, Sink>,
     next_sink: SinkId,
     notices: broadcast::Sender<RoomNotice>,
+    stats: Arc<SfuStats>,
 }
 
 impl Engine {
@@ -123,6 +125,7 @@ impl Engine {
         settings: RoomSettings,
         sockets: &[(SocketAddr, Arc<UdpSocket>)],
         notices: broadcast::Sender<RoomNotice>,
+        stats: Arc<SfuStats>,
     ) -> Engine {
         let candidates = sockets
             .iter()
@@ -139,6 +142,7 @@ impl Engine {
             sinks: HashMap::new(),
             next_sink: 1,
             notices,
+            stats,
         }
     }
 
@@ -350,6 +354,7 @@ impl Engine {
         let Some(peer) = self.peers.get_mut(id) else {
             return;
         };
+        self.stats.received.fetch_add(1, Relaxed);
         let ssrc = packet.header.ssrc;
         let Some((mid, rid)) = peer
             .rtc
@@ -440,7 +445,13 @@ impl Engine {
         let mut resumed = false;
         for sink_id in &state.sinks {
             if let Some(sink) = self.sinks.get_mut(sink_id) {
-                resumed |= sink.media(track, event.clone()) == Delivery::Resumed;
+                let delivery = sink.media(track, event.clone());
+                resumed |= delivery == Delivery::Resumed;
+                match delivery {
+                    Delivery::Sent | Delivery::Resumed => &self.stats.forwarded,
+                    Delivery::Dropped | Delivery::Closed => &self.stats.dropped,
+                }
+                .fetch_add(1, Relaxed);
             }
         }
         resumed
@@ -506,6 +517,7 @@ impl Engine {
                 .ext_vals(ext_vals)
                 .nackable(kind == TrackKind::Video),
             );
+            self.stats.forwarded.fetch_add(1, Relaxed);
             if !dirty.contains(viewer_id) {
                 dirty.push(viewer_id.clone());
             }

@@ -8,7 +8,7 @@ mod events;
 mod forward;
 mod ids;
 mod net;
-mod notify;
+pub(crate) mod notify;
 mod peer;
 mod room;
 mod sdp;
@@ -17,6 +17,7 @@ mod speaker;
 pub mod webhook;
 
 use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Once};
 use std::time::{Instant, SystemTime};
 
@@ -135,6 +136,17 @@ pub struct SfuSettings {
     pub udp_port: u16,
 }
 
+/// Packet counters, readable from any thread (metrics, benchmarks).
+#[derive(Debug, Default)]
+pub struct SfuStats {
+    /// RTP packets received from publishers.
+    pub received: AtomicU64,
+    /// RTP packets handed to subscribers (WebRTC viewers and in-process).
+    pub forwarded: AtomicU64,
+    /// Packets an in-process subscriber was too slow to take.
+    pub dropped: AtomicU64,
+}
+
 /// An in-process room subscription: the events, and the way to talk back.
 pub struct RoomSubscription {
     pub events: mpsc::Receiver<RoomEvent>,
@@ -147,6 +159,7 @@ pub struct Sfu {
     commands: mpsc::Sender<Command>,
     notices: broadcast::Sender<RoomNotice>,
     media_addresses: Arc<Vec<SocketAddr>>,
+    stats: Arc<SfuStats>,
 }
 
 /// Datagrams waiting for the loop; beyond this they are dropped (UDP semantics).
@@ -168,7 +181,8 @@ impl Sfu {
         }
         let (notices, _) = broadcast::channel(1024);
         let (commands, command_rx) = mpsc::channel(256);
-        let engine = Engine::new(settings.rooms, &sockets, notices.clone());
+        let stats = Arc::new(SfuStats::default());
+        let engine = Engine::new(settings.rooms, &sockets, notices.clone(), stats.clone());
         tokio::spawn(engine.run(command_rx, datagram_rx));
         let media_addresses = Arc::new(sockets.iter().map(|(addr, _)| *addr).collect::<Vec<_>>());
         tracing::info!(addresses = ?media_addresses, "SFU media sockets bound");
@@ -176,12 +190,17 @@ impl Sfu {
             commands,
             notices,
             media_addresses,
+            stats,
         })
     }
 
     /// The local addresses peers send media to (the ICE host candidates).
     pub fn media_addresses(&self) -> &[SocketAddr] {
         &self.media_addresses
+    }
+
+    pub fn stats(&self) -> &SfuStats {
+        &self.stats
     }
 
     /// Room changes as they happen.
