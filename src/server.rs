@@ -9,6 +9,7 @@ use tokio::net::TcpListener;
 
 use crate::api::{self, AppState};
 use crate::auth::KeyRing;
+use crate::composer::MediaEngine;
 use crate::config::Config;
 use crate::layout::LayoutTemplates;
 use crate::livestream::{Capabilities, LivestreamService, NoMediaEngine, Runner, ServiceSettings};
@@ -89,10 +90,15 @@ async fn run(config: &Config, database: &Database) -> anyhow::Result<()> {
         .migrate()
         .await
         .context("database migrations failed")?;
-    let runner: Arc<dyn Runner> = Arc::new(NoMediaEngine);
-    if let Err(reason) = runner.availability() {
-        tracing::warn!("{reason}; go-live requests will be answered with 503");
-    }
+    let sfu = start_sfu(config).await?;
+    let layouts = Arc::new(load_layouts(&config.media.layouts_dir));
+    let runner: Arc<dyn Runner> = match MediaEngine::new(sfu.clone(), layouts.clone()) {
+        Ok(engine) => Arc::new(engine),
+        Err(error) => {
+            tracing::warn!(%error, "media engine not available; go-live requests will be answered with 503");
+            Arc::new(NoMediaEngine)
+        }
+    };
     let livestreams = LivestreamService::new(
         store.clone(),
         runner,
@@ -101,7 +107,7 @@ async fn run(config: &Config, database: &Database) -> anyhow::Result<()> {
             limits: config.limits.clone(),
             recordings_dir: config.media.recordings_dir.clone(),
             capabilities: Capabilities::default(),
-            layouts: Arc::new(load_layouts(&config.media.layouts_dir)),
+            layouts,
         },
     );
     let reconciled = livestreams.reconcile().await?;
@@ -111,7 +117,6 @@ async fn run(config: &Config, database: &Database) -> anyhow::Result<()> {
             "livestreams interrupted by the last restart were marked failed"
         );
     }
-    let sfu = start_sfu(config).await?;
     let state = AppState {
         keys: KeyRing::new(config.keys.clone()),
         store,

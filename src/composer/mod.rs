@@ -12,12 +12,14 @@ mod overlay;
 mod program;
 mod room;
 mod rtcp;
+mod runner;
 mod scene;
 
 use std::time::Duration;
 
 pub use actor::{Composer, ComposerStats, RoomFeed};
 pub use program::ProgramSettings;
+pub use runner::MediaEngine;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ComposerError {
@@ -49,6 +51,52 @@ pub const JITTER_LATENCY: Duration = Duration::from_millis(200);
 /// Initializes GStreamer once per process.
 pub fn init() -> Result<(), ComposerError> {
     gstreamer::init().map_err(|e| ComposerError::Init(e.to_string()))
+}
+
+/// Every element a program may need, so a missing plugin package is
+/// reported at startup rather than in the middle of a go-live.
+const REQUIRED_ELEMENTS: &[&str] = &[
+    "appsrc",
+    "rtpbin",
+    "rtpvp8depay",
+    "vp8dec",
+    "rtph264depay",
+    "h264parse",
+    "avdec_h264",
+    "rtpvp9depay",
+    "vp9dec",
+    "rtpopusdepay",
+    "opusdec",
+    "videoconvert",
+    "videocrop",
+    "compositor",
+    "overlaycomposition",
+    "videotestsrc",
+    "audiotestsrc",
+    "audioconvert",
+    "audioresample",
+    "audiomixer",
+    "x264enc",
+    "avenc_aac",
+    "aacparse",
+    "tee",
+    "queue",
+    "capsfilter",
+    "mp4mux",
+    "filesink",
+    "flvmux",
+    "rtmp2sink",
+];
+
+/// Names the first required element this machine's GStreamer lacks.
+pub fn check_plugins() -> Result<(), ComposerError> {
+    match REQUIRED_ELEMENTS
+        .iter()
+        .find(|name| gstreamer::ElementFactory::find(name).is_none())
+    {
+        Some(missing) => Err(ComposerError::MissingElement(missing.to_string())),
+        None => Ok(()),
+    }
 }
 
 /// Builds a GStreamer element by factory name with a readable error.

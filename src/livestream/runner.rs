@@ -110,7 +110,7 @@ pub struct NoMediaEngine;
 #[async_trait]
 impl Runner for NoMediaEngine {
     fn availability(&self) -> Result<(), String> {
-        Err("media engine not available: this build of onair has no composer yet".into())
+        Err("media engine not available on this node: GStreamer or one of its plugins is missing (see the server log)".into())
     }
 
     async fn start(&self, _spec: LiveSpec) -> Result<RunHandle, StartError> {
