@@ -63,6 +63,8 @@ enum BenchCommand {
     /// The composer side of `compose`, run as a child process.
     #[command(hide = true)]
     ComposeWorker(ComposeBenchArgs),
+    /// SFU forwarding: one publisher to K WebRTC viewers on loopback.
+    Sfu(SfuBenchArgs),
 }
 
 #[derive(Args)]
@@ -105,6 +107,50 @@ impl ComposeBenchArgs {
                 .work_dir
                 .clone()
                 .unwrap_or_else(onair::bench::default_work_dir),
+        })
+    }
+}
+
+#[derive(Args)]
+struct SfuBenchArgs {
+    /// WHEP viewers of the one publisher.
+    #[arg(long, default_value_t = 10)]
+    subscribers: usize,
+    /// Length of the measured window (after connecting and a 2 s warm-up).
+    #[arg(long, default_value_t = 10)]
+    seconds: u32,
+    /// The publisher's video bitrate.
+    #[arg(long, default_value_t = 2500)]
+    bitrate_kbps: u32,
+    #[arg(long, default_value_t = 30)]
+    fps: u32,
+    /// Independent runs, each with a fresh SFU; medians are reported.
+    #[arg(long, default_value_t = 1)]
+    runs: u32,
+}
+
+impl SfuBenchArgs {
+    fn bench(&self) -> anyhow::Result<onair::bench::SfuBench> {
+        anyhow::ensure!(
+            (1..=500).contains(&self.subscribers),
+            "--subscribers must be 1 to 500"
+        );
+        anyhow::ensure!(
+            (1..=3600).contains(&self.seconds),
+            "--seconds must be 1 to 3600"
+        );
+        anyhow::ensure!(
+            (10..=100_000).contains(&self.bitrate_kbps),
+            "--bitrate-kbps must be 10 to 100000"
+        );
+        anyhow::ensure!((1..=120).contains(&self.fps), "--fps must be 1 to 120");
+        anyhow::ensure!((1..=15).contains(&self.runs), "--runs must be 1 to 15");
+        Ok(onair::bench::SfuBench {
+            subscribers: self.subscribers,
+            seconds: self.seconds,
+            bitrate_kbps: self.bitrate_kbps,
+            fps: self.fps,
+            runs: self.runs,
         })
     }
 }
@@ -216,6 +262,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Bench {
             command: BenchCommand::ComposeWorker(args),
         } => onair::bench::run_compose_worker(&args.bench()?),
+        Command::Bench {
+            command: BenchCommand::Sfu(args),
+        } => onair::bench::run_sfu(&args.bench()?),
         Command::Layout {
             command: LayoutCommand::Render(args),
         } => {

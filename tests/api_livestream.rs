@@ -680,6 +680,16 @@ async fn engine_events_update_outputs_and_failures(pool: PgPool) {
         .send(RunEvent::OutputLive { output: mp4 })
         .await
         .unwrap();
+    // Active once every output is live or retrying (none is still pending).
+    let youtube: uuid::Uuid = created["outputs"][1]["id"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    events
+        .send(RunEvent::OutputLive { output: youtube })
+        .await
+        .unwrap();
     events
         .send(RunEvent::OutputBytes {
             output: mp4,

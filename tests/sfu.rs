@@ -410,6 +410,7 @@ async fn leaving_and_closing_send_signed_livekit_webhooks() {
         },
         webhook_urls: vec![url],
         dev_mode: false,
+        live: None,
     })
     .await;
     let mut notices = server.sfu.notices();

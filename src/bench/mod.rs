@@ -4,6 +4,9 @@
 
 mod inputs;
 mod measure;
+mod sfu;
+
+pub use sfu::{SfuBench, run_sfu};
 
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -63,6 +63,15 @@ pub struct Program {
     pub encoder_sink: gst::Pad,
 }
 
+impl Drop for Program {
+    /// A pipeline freed while playing leaves its streaming threads running
+    /// on freed elements (a crash): whatever ends the composer — a stop, a
+    /// panic, a runtime shutting down — the pipeline goes to NULL first.
+    fn drop(&mut self) {
+        let _ = self.pipeline.set_state(gst::State::Null);
+    }
+}
+
 fn element(factory: &str, name: &str) -> Result<gst::Element, ComposerError> {
     let element = make(factory)?;
     element.set_property("name", name);

@@ -1,6 +1,6 @@
 //! Go-live, stop, update, list and status: the orchestration behind the REST API.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -94,6 +94,21 @@ struct ActiveRun {
     control: Arc<dyn RunControl>,
     /// Set once a stop has begun, so the event watcher leaves the ending to it.
     stopping: AtomicBool,
+    /// Outputs of the go-live that have not received program data yet: the
+    /// livestream is `active` once every one has.
+    awaiting: Mutex<HashSet<Uuid>>,
+}
+
+impl ActiveRun {
+    /// Records `output` as live; true when it was the last one awaited.
+    fn output_live(&self, output: Uuid) -> bool {
+        let mut awaiting = self.awaiting.lock().expect("awaiting lock");
+        awaiting.remove(&output) && awaiting.is_empty()
+    }
+
+    fn went_live(&self) -> bool {
+        self.awaiting.lock().expect("awaiting lock").is_empty()
+    }
 }
 
 pub struct LivestreamService {
@@ -188,11 +203,13 @@ impl LivestreamService {
                 .map(|s| Duration::from_secs(s.into())),
             outputs: outputs.into_iter().map(|(_, spec)| spec).collect(),
         };
+        let output_ids: HashSet<Uuid> = spec.outputs.iter().map(|o| o.id).collect();
         match self.runner.start(spec).await {
             Ok(handle) => {
                 let run = Arc::new(ActiveRun {
                     control: handle.control,
                     stopping: AtomicBool::new(false),
+                    awaiting: Mutex::new(output_ids),
                 });
                 self.runs.lock().expect("runs lock").insert(id, run.clone());
                 tokio::spawn(
@@ -466,8 +483,15 @@ impl LivestreamService {
                 }
                 Some(RunEvent::Ended { error }) => Some(error),
                 None => Some(None),
+                Some(RunEvent::OutputFailed { output, error }) if !run.went_live() => {
+                    self.output_update(output, "failed", Some(error.clone()), 0)
+                        .await;
+                    let reason = format!("an output failed before the program went live: {error}");
+                    self.abort_start(id, &run, &reason).await;
+                    return;
+                }
                 Some(event) => {
-                    self.on_run_event(id, event).await;
+                    self.on_run_event(id, &run, event).await;
                     None
                 }
             };
@@ -484,26 +508,20 @@ impl LivestreamService {
         }
     }
 
-    async fn on_run_event(&self, id: Uuid, event: RunEvent) {
+    async fn on_run_event(&self, id: Uuid, run: &ActiveRun, event: RunEvent) {
         match event {
             RunEvent::OutputLive { output } => {
                 self.output_update(output, "live", None, 0).await;
-                match transition(
-                    &self.store,
-                    id,
-                    Status::Active,
-                    "program reached an output",
-                    None,
-                )
-                .await
-                {
-                    Ok(_) => tracing::info!(livestream = %id, "livestream is active"),
-                    Err(TransitionError::Illegal { .. }) => {} // already active, or stopping
-                    Err(error) => tracing::warn!(livestream = %id, %error, "could not mark active"),
+                if run.output_live(output) {
+                    self.mark_active(id).await;
                 }
             }
             RunEvent::OutputRetrying { output, error } => {
-                self.output_update(output, "retrying", Some(error), 1).await
+                self.output_update(output, "retrying", Some(error), 1).await;
+                // A destination that is retrying no longer holds the program back.
+                if run.output_live(output) {
+                    self.mark_active(id).await;
+                }
             }
             RunEvent::OutputFailed { output, error } => {
                 self.output_update(output, "failed", Some(error), 0).await
@@ -577,6 +595,28 @@ impl LivestreamService {
             }
         }
         Ok(())
+    }
+
+    async fn mark_active(&self, id: Uuid) {
+        let reason = "program reached every output";
+        match transition(&self.store, id, Status::Active, reason, None).await {
+            Ok(_) => tracing::info!(livestream = %id, "livestream is active"),
+            Err(TransitionError::Illegal { .. }) => {} // already active, or stopping
+            Err(error) => tracing::warn!(livestream = %id, %error, "could not mark active"),
+        }
+    }
+
+    /// A go-live that cannot reach every output it asked for fails (with the
+    /// output named), rather than going on air without it; the recording
+    /// made so far is still finalized.
+    async fn abort_start(&self, id: Uuid, run: &ActiveRun, reason: &str) {
+        self.runs.lock().expect("runs lock").remove(&id);
+        run.stopping.store(true, Ordering::SeqCst);
+        if let Err(error) = run.control.stop().await {
+            tracing::warn!(livestream = %id, error = %error.0, "stopping the failed program");
+        }
+        tracing::warn!(livestream = %id, reason, "go-live failed");
+        self.fail(id, reason).await;
     }
 
     /// Best effort: mark failed with `reason` and close its outputs.

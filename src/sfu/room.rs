@@ -58,6 +58,8 @@ pub struct Participant {
     pub permissions: Permissions,
     pub joined_at: SystemTime,
     pub tracks: BTreeMap<TrackSid, TrackInfo>,
+    /// Join order within the room: layouts place people in it.
+    join_order: u64,
 }
 
 impl Participant {
@@ -77,6 +79,7 @@ impl Participant {
             permissions,
             joined_at: SystemTime::now(),
             tracks: BTreeMap::new(),
+            join_order: 0,
         }
     }
 
@@ -105,6 +108,7 @@ pub struct Room {
     created: Instant,
     participants: BTreeMap<ParticipantSid, Participant>,
     last_left: Option<Instant>,
+    joins: u64,
 }
 
 impl Room {
@@ -118,6 +122,7 @@ impl Room {
             created: now,
             participants: BTreeMap::new(),
             last_left: None,
+            joins: 0,
         }
     }
 
@@ -125,7 +130,7 @@ impl Room {
     /// is removed and returned: the caller disconnects its session.
     pub fn join(
         &mut self,
-        participant: Participant,
+        mut participant: Participant,
         now: Instant,
     ) -> Result<Option<Participant>, JoinError> {
         let replaced_sid = self
@@ -145,6 +150,8 @@ impl Room {
             });
         }
         let replaced = replaced_sid.and_then(|sid| self.leave(&sid, now));
+        self.joins += 1;
+        participant.join_order = self.joins;
         self.participants
             .insert(participant.sid().clone(), participant);
         Ok(replaced)
@@ -172,9 +179,12 @@ impl Room {
             .find(|p| p.info.identity == identity)
     }
 
-    /// Participants others may see (hidden ones are never announced).
+    /// Participants others may see (hidden ones are never announced), in join order.
     pub fn visible(&self) -> impl Iterator<Item = &Participant> {
-        self.participants.values().filter(|p| !p.hidden())
+        let mut visible: Vec<&Participant> =
+            self.participants.values().filter(|p| !p.hidden()).collect();
+        visible.sort_by_key(|p| p.join_order);
+        visible.into_iter()
     }
 
     /// The participant that publishes `track`.
@@ -232,6 +242,18 @@ mod tests {
         assert_eq!(replaced.sid(), &first_sid);
         assert_eq!(room.visible().count(), 1);
         assert_ne!(room.by_identity("alice").unwrap().sid(), &first_sid);
+    }
+
+    #[test]
+    fn visible_participants_come_in_join_order() {
+        let now = Instant::now();
+        let mut room = Room::new("r", settings(0), now);
+        for name in ["zoe", "adam", "mia", "bob"] {
+            room.join(person(name, false), now).unwrap();
+        }
+        room.join(person("adam", false), now).unwrap();
+        let order: Vec<&str> = room.visible().map(|p| p.info.identity.as_str()).collect();
+        assert_eq!(order, ["zoe", "mia", "bob", "adam"]);
     }
 
     #[test]

@@ -8,8 +8,9 @@ use std::time::Duration;
 
 use onair::api::{self, AppState};
 use onair::auth::{AccessToken, KeyRing, VideoGrant};
+use onair::composer::MediaEngine;
 use onair::config::Secret;
-use onair::livestream::{Capabilities, LivestreamService, ServiceSettings};
+use onair::livestream::{Capabilities, LivestreamService, Runner, ServiceSettings};
 use onair::sfu::webhook::WebhookNotifier;
 use onair::sfu::{RoomSettings, Sfu, SfuSettings};
 use onair::store::Store;
@@ -24,6 +25,14 @@ pub struct SfuOptions {
     pub rooms: RoomSettings,
     pub webhook_urls: Vec<url::Url>,
     pub dev_mode: bool,
+    /// A real database and the real media engine (go-live tests); without
+    /// it the REST routes are backed by a test runner and an unused pool.
+    pub live: Option<LiveOptions>,
+}
+
+pub struct LiveOptions {
+    pub pool: sqlx::PgPool,
+    pub recordings_dir: PathBuf,
 }
 
 impl Default for SfuOptions {
@@ -36,6 +45,7 @@ impl Default for SfuOptions {
             },
             webhook_urls: Vec::new(),
             dev_mode: false,
+            live: None,
         }
     }
 }
@@ -66,17 +76,31 @@ impl SfuServer {
             let notifier = WebhookNotifier::start(options.webhook_urls, KEY.into(), SECRET.into());
             onair::sfu::forward_to_webhooks(sfu.notices(), notifier);
         }
-        let pool = sqlx::PgPool::connect_lazy("postgres://unused@127.0.0.1:1/unused").unwrap();
-        let store = Store::from_pool(pool);
+        let layouts = Arc::new(onair::layout::LayoutTemplates::builtin());
+        let (store, runner, recordings_dir): (Store, Arc<dyn Runner>, PathBuf) = match options.live
+        {
+            Some(live) => (
+                Store::from_pool(live.pool),
+                Arc::new(MediaEngine::new(sfu.clone(), layouts.clone()).expect("GStreamer works")),
+                live.recordings_dir,
+            ),
+            None => (
+                Store::from_pool(
+                    sqlx::PgPool::connect_lazy("postgres://unused@127.0.0.1:1/unused").unwrap(),
+                ),
+                TestRunner::new(Behaviour::GoLive),
+                PathBuf::from("/tmp/onair-test-recordings"),
+            ),
+        };
         let service = LivestreamService::new(
             store.clone(),
-            TestRunner::new(Behaviour::GoLive),
+            runner,
             ServiceSettings {
                 node_id: "sfu-test".into(),
                 limits: limits(),
-                recordings_dir: PathBuf::from("/tmp/onair-test-recordings"),
+                recordings_dir,
                 capabilities: Capabilities::default(),
-                layouts: Arc::new(onair::layout::LayoutTemplates::builtin()),
+                layouts,
             },
         );
         let mut keys = std::collections::BTreeMap::new();
