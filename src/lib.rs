@@ -6,6 +6,7 @@ pub mod auth;
 pub mod bench;
 pub mod composer;
 pub mod config;
+pub mod demo;
 pub mod layout;
 pub mod livestream;
 pub mod mux;

@@ -34,6 +34,21 @@ enum Command {
         #[arg(long)]
         listen: Option<std::net::SocketAddr>,
     },
+    /// Go live with a synthetic room: four WebRTC participants, the REST
+    /// API, an MP4 (and a local RTMP server when nginx-rtmp is installed).
+    Demo {
+        /// Seconds on air.
+        #[arg(long, default_value_t = 20)]
+        seconds: u64,
+        #[arg(long, default_value = "demo")]
+        room: String,
+        /// The first layout; the demo then switches to active-speaker and crop.
+        #[arg(long, default_value = "gallery")]
+        layout: String,
+        /// Listen address (overrides server.listen).
+        #[arg(long)]
+        listen: Option<std::net::SocketAddr>,
+    },
     /// Apply database migrations and exit.
     Migrate {
         #[arg(long)]
@@ -244,6 +259,20 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve { dev, listen } => {
             let config = load(dev, listen)?;
             runtime()?.block_on(onair::server::serve(config))
+        }
+        Command::Demo {
+            seconds,
+            room,
+            layout,
+            listen,
+        } => {
+            let config = load(true, listen)?;
+            let options = onair::demo::DemoOptions {
+                seconds,
+                room,
+                layout,
+            };
+            runtime()?.block_on(onair::demo::run(config, options))
         }
         Command::Migrate { dev } => {
             let config = load(dev, None)?;

@@ -77,14 +77,26 @@ pub fn announce_dev_mode(config: &Config) {
 
 /// Runs the service until SIGTERM/SIGINT.
 pub async fn serve(config: Config) -> anyhow::Result<()> {
+    serve_until(config, shutdown_signal()).await
+}
+
+/// Runs the service until `shutdown` completes (`onair demo` runs it in-process).
+pub async fn serve_until(
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
     announce_dev_mode(&config);
     let database = Database::open(&config).await?;
-    let result = run(&config, &database).await;
+    let result = run(&config, &database, shutdown).await;
     database.close().await;
     result
 }
 
-async fn run(config: &Config, database: &Database) -> anyhow::Result<()> {
+async fn run(
+    config: &Config,
+    database: &Database,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
     let store = database.store.clone();
     store
         .migrate()
@@ -136,7 +148,7 @@ async fn run(config: &Config, database: &Database) -> anyhow::Result<()> {
         "onair is serving"
     );
     axum::serve(listener, api::router(state))
-        .with_graceful_shutdown(shutdown_signal())
+        .with_graceful_shutdown(shutdown)
         .await
         .context("HTTP server failed")?;
     tracing::info!("shutting down: stopping running livestreams");

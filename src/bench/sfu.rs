@@ -612,6 +612,8 @@ struct Figures {
     discontinuities: u64,
     keyframes_seen: u64,
     keyframe_requests: u64,
+    /// Since the publisher joined (its first keyframe included).
+    keyframe_requests_total: u64,
     send_failures: u64,
     udp: Option<UdpErrors>,
     peak_rss_mb: f64,
@@ -679,6 +681,7 @@ impl Figures {
             discontinuities,
             keyframes_seen,
             keyframe_requests: after.keyframe_requests - before.keyframe_requests,
+            keyframe_requests_total: after.keyframe_requests,
             send_failures: after.send_failures - before.send_failures,
             udp: match (&before.udp, &after.udp) {
                 (Some(b), Some(a)) => Some(a.since(b)),
@@ -692,8 +695,8 @@ impl Figures {
         format!(
             "{:.0} pkt/s in, {:.0} pkt/s forwarded, SFU thread {:.1}% of a core → {:.0} pkt/s per core; \
              delay p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms; {} frames written, {} min / {:.1} mean seen \
-             per viewer ({:.3}% lost, {} after a gap); {} keyframe requests; UDP buffer drops {}; \
-             client send failures {}",
+             per viewer ({:.3}% lost, {} after a gap, {} keyframes); keyframe requests {} in the \
+             window, {} since joining; UDP buffer drops {}; client send failures {}",
             self.received_pps,
             self.forwarded_pps,
             self.sfu_cpu_pct,
@@ -706,7 +709,9 @@ impl Figures {
             self.frames_mean_seen,
             self.loss_pct,
             self.discontinuities,
+            self.keyframes_seen,
             self.keyframe_requests,
+            self.keyframe_requests_total,
             self.udp.as_ref().map_or("n/a".into(), |u| format!(
                 "{} in, {} out",
                 u.receive, u.send
@@ -771,9 +776,16 @@ fn median(values: impl Iterator<Item = f64>) -> f64 {
 
 // ---- what the system says ----
 
-/// CPU time (user + system) of one thread of this process, from /proc, in
-/// clock ticks (10 ms): plenty for windows of seconds.
+/// CPU time of one thread of this process: nanoseconds on a CPU from
+/// schedstat, else user + system clock ticks (10 ms, coarse for a quiet SFU).
 fn thread_cpu(tid: libc::pid_t) -> anyhow::Result<Duration> {
+    let schedstat = std::fs::read_to_string(format!("/proc/self/task/{tid}/schedstat"));
+    if let Some(ns) = schedstat
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse::<u64>().ok())
+    {
+        return Ok(Duration::from_nanos(ns));
+    }
     let path = format!("/proc/self/task/{tid}/stat");
     let stat = std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
     // The command name (field 2) may contain spaces; what follows it does not.

@@ -1132,6 +1132,7 @@ impl Engine {
                 continue;
             };
             if let Some(speakers) = state.speakers.tick(now) {
+                tracing::debug!(room = %name, ?speakers, "active speakers");
                 self.send_to_sinks(&name, RoomEvent::ActiveSpeakers(speakers));
             }
             if self
