@@ -1,5 +1,5 @@
-//! The `onair` binary: `serve` on the embedded Postgres, `token create`,
-//! `migrate`, and configuration errors.
+//! The `onair` binary: `serve` on the embedded Postgres, `demo`, `token
+//! create`, `migrate`, and configuration errors.
 
 use std::net::TcpListener;
 use std::os::unix::fs::PermissionsExt;
@@ -46,6 +46,7 @@ async fn serve_without_database_url_starts_a_private_postgres() {
     let mut child = onair()
         .args(["serve", "--dev", "--listen", &format!("127.0.0.1:{port}")])
         .env("ONAIR_DATABASE__EMBEDDED_DIR", &data)
+        .env("ONAIR_SFU__UDP_PORT", "0")
         .env("ONAIR_LOG", "info")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -232,4 +233,68 @@ fn migrate_applies_migrations_to_database_url() {
         .unwrap();
     assert_eq!(String::from_utf8_lossy(&tables.stdout).trim(), "3");
     psql(format!("DROP DATABASE {name}"));
+}
+
+#[test]
+fn demo_goes_live_with_four_webrtc_participants_and_reports_the_recording() {
+    let dir = open_tempdir();
+    let output = onair()
+        .args([
+            "demo",
+            "--seconds",
+            "7",
+            "--listen",
+            &format!("127.0.0.1:{}", free_port()),
+        ])
+        .current_dir(dir.path())
+        .env("ONAIR_SFU__UDP_PORT", "0")
+        .env("ONAIR_LOG", "warn")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "demo failed: {stdout}\n{stderr}");
+    println!("{stdout}");
+    for expected in [
+        "Ada Lovelace joined over WebRTC (WHIP)",
+        "Edsger Dijkstra joined over WebRTC (WHIP)",
+        "/rooms/demo",
+        "layout → active-speaker",
+        "layout → crop",
+        "idle → starting → active → stopping → completed",
+        "first program bytes at the RTMP server",
+    ] {
+        assert!(
+            stdout.contains(expected),
+            "missing `{expected}` in:\n{stdout}"
+        );
+    }
+    // The recording is where the summary says, and probes as the program.
+    let recording = stdout
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("recording:"))
+        .map(|p| std::path::PathBuf::from(p.trim()))
+        .expect("the summary names the recording");
+    assert!(
+        recording.starts_with(dir.path().canonicalize().unwrap())
+            || recording.starts_with(dir.path())
+    );
+    let probe = Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-show_entries",
+            "stream=codec_name,width,height",
+            "-of",
+            "csv=p=0",
+        ])
+        .arg(&recording)
+        .output()
+        .unwrap();
+    let streams = String::from_utf8_lossy(&probe.stdout);
+    assert!(
+        streams.contains("h264,1280,720") && streams.contains("aac"),
+        "{streams}"
+    );
+    assert!(stdout.contains("h264 1280x720 + aac"), "{stdout}");
 }
