@@ -123,9 +123,11 @@ impl Config {
             }
             figment = figment.merge(Toml::file(file));
         }
+        // Only `ONAIR_<SECTION>__<KEY>` names configuration; other ONAIR_*
+        // variables (ONAIR_LOG, ONAIR_KEYS, the tests' own) are not keys.
         figment = figment.merge(
             Env::prefixed("ONAIR_")
-                .ignore(&["KEYS", "CONFIG", "LOG"])
+                .filter(|key| key.as_str().contains("__"))
                 .split("__"),
         );
         if let Some(server) = server_overrides(cli) {
