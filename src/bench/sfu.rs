@@ -9,10 +9,11 @@
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::ops::Range;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::Context;
 use str0m::change::{SdpAnswer, SdpPendingOffer};
@@ -167,6 +168,27 @@ fn serve_sfu(started: std::sync::mpsc::Sender<Started>, stopped: oneshot::Receiv
 
 // ---- one measured run ----
 
+/// The bench's time zero, on both clocks: publishers stamp frames on the
+/// monotonic one, the kernel stamps datagrams on the real-time one.
+#[derive(Debug, Clone, Copy)]
+struct Clock {
+    epoch: Instant,
+    wall: SystemTime,
+}
+
+impl Clock {
+    fn now() -> Clock {
+        Clock {
+            epoch: Instant::now(),
+            wall: SystemTime::now(),
+        }
+    }
+
+    fn since_epoch(&self, wall: SystemTime) -> Option<Duration> {
+        wall.duration_since(self.wall).ok()
+    }
+}
+
 /// Counters the client tasks share with the measuring code.
 #[derive(Default)]
 struct Progress {
@@ -178,15 +200,15 @@ struct Progress {
 }
 
 async fn measure(bench: &SfuBench, sfu: &SfuThread) -> anyhow::Result<Figures> {
-    let epoch = Instant::now();
+    let clock = Clock::now();
     let progress = Arc::new(Progress::default());
     let (stop, stopped) = watch::channel(false);
 
-    let publisher = Publisher::join(&sfu.sfu, bench, epoch, progress.clone()).await?;
+    let publisher = Publisher::join(&sfu.sfu, bench, clock.epoch, progress.clone()).await?;
     let publisher = tokio::spawn(drive(publisher.0, publisher.1, stopped.clone()));
     let mut viewers = Vec::with_capacity(bench.subscribers);
     for _ in 0..bench.subscribers {
-        let (client, viewer) = Viewer::join(&sfu.sfu, epoch, progress.clone()).await?;
+        let (client, viewer) = Viewer::join(&sfu.sfu, clock, progress.clone()).await?;
         viewers.push(tokio::spawn(drive(client, viewer, stopped.clone())));
     }
     wait_for_viewers(&progress, bench.subscribers).await?;
@@ -205,7 +227,7 @@ async fn measure(bench: &SfuBench, sfu: &SfuThread) -> anyhow::Result<Figures> {
     for viewer in viewers {
         seen.push(viewer.await??.frames);
     }
-    Ok(Figures::new(bench, &before, &after, &seen))
+    Ok(Figures::new(&before, &after, &seen))
 }
 
 async fn wait_for_viewers(progress: &Progress, wanted: usize) -> anyhow::Result<()> {
@@ -270,6 +292,8 @@ impl Client {
         socket.set_nonblocking(true)?;
         let socket = UdpSocket::from_std(socket)?;
         let local = socket.local_addr()?;
+        // The first request turns receive timestamps on for this socket.
+        let _ = kernel_arrival(&socket);
         let mut rtc = Rtc::builder().build(Instant::now());
         rtc.add_local_candidate(Candidate::host(local, "udp")?);
         Ok(Client {
@@ -331,6 +355,8 @@ impl Client {
 /// What a client does with its session besides networking.
 trait Role {
     fn on_event(&mut self, rtc: &mut Rtc, event: Event, now: Instant);
+    /// A datagram is about to be handled; the kernel queued it at `at`.
+    fn arrived(&mut self, _at: Option<SystemTime>) {}
     /// When the role next wants to act on its own.
     fn due(&self) -> Option<Instant> {
         None
@@ -353,6 +379,7 @@ async fn drive<R: Role>(
             received = client.socket.recv_from(&mut buf) => {
                 // ICMP errors (a closed port) surface here; the next datagram is what counts.
                 if let Ok((len, source)) = received {
+                    role.arrived(kernel_arrival(&client.socket));
                     client.receive(source, &buf[..len]);
                 }
             }
@@ -484,9 +511,10 @@ impl Role for Publisher {
 
 /// A WHEP viewer that notes when each frame arrives.
 struct Viewer {
-    epoch: Instant,
+    clock: Clock,
     progress: Arc<Progress>,
     frames: Vec<Seen>,
+    last_arrival: Option<SystemTime>,
 }
 
 /// One frame as a viewer assembled it.
@@ -495,6 +523,9 @@ struct Seen {
     index: u64,
     /// Publisher's write → frame assembled here.
     delay: Duration,
+    /// Publisher's write → the frame's last datagram queued on this viewer's
+    /// socket: the SFU's part, without this (shared) client thread's backlog.
+    to_socket: Option<Duration>,
     /// str0m saw no gap in sequence numbers before it.
     contiguous: bool,
     keyframe: bool,
@@ -503,7 +534,7 @@ struct Seen {
 impl Viewer {
     async fn join(
         sfu: &Sfu,
-        epoch: Instant,
+        clock: Clock,
         progress: Arc<Progress>,
     ) -> anyhow::Result<(Client, Viewer)> {
         let mut client = Client::bind(progress.clone())?;
@@ -515,9 +546,10 @@ impl Viewer {
         let created = sfu.view(view, &offer).await.context("viewing")?;
         client.accept(pending, &created.answer)?;
         let viewer = Viewer {
-            epoch,
+            clock,
             progress,
             frames: Vec::new(),
+            last_arrival: None,
         };
         Ok((client, viewer))
     }
@@ -526,13 +558,19 @@ impl Viewer {
         let Some(stamp) = Stamp::read(&data.data) else {
             return;
         };
-        let now_ns = now.duration_since(self.epoch).as_nanos() as u64;
+        let now_ns = now.duration_since(self.clock.epoch).as_nanos() as u64;
+        let sent = Duration::from_nanos(stamp.sent_ns);
+        let to_socket = self
+            .last_arrival
+            .and_then(|at| self.clock.since_epoch(at))
+            .map(|arrived| arrived.saturating_sub(sent));
         if self.frames.is_empty() {
             self.progress.viewers_ready.fetch_add(1, Relaxed);
         }
         self.frames.push(Seen {
             index: stamp.index,
             delay: Duration::from_nanos(now_ns.saturating_sub(stamp.sent_ns)),
+            to_socket,
             contiguous: data.contiguous,
             keyframe: stamp.keyframe,
         });
@@ -544,6 +582,10 @@ impl Role for Viewer {
         if let Event::MediaData(data) = event {
             self.on_media(&data, now);
         }
+    }
+
+    fn arrived(&mut self, at: Option<SystemTime>) {
+        self.last_arrival = at;
     }
 }
 
@@ -592,9 +634,77 @@ impl Stamp {
 
 // ---- figures ----
 
+/// What the viewers saw of the frames written inside the window.
+struct Tally {
+    seen_per_viewer: Vec<u64>,
+    to_socket: Vec<Duration>,
+    to_frame: Vec<Duration>,
+    discontinuities: u64,
+    keyframes: u64,
+}
+
+impl Tally {
+    fn of(window: Range<u64>, seen: &[Vec<Seen>]) -> Tally {
+        let mut tally = Tally {
+            seen_per_viewer: Vec::with_capacity(seen.len()),
+            to_socket: Vec::new(),
+            to_frame: Vec::new(),
+            discontinuities: 0,
+            keyframes: 0,
+        };
+        for frames in seen {
+            let mut got = vec![false; (window.end - window.start) as usize];
+            for frame in frames.iter().filter(|f| window.contains(&f.index)) {
+                got[(frame.index - window.start) as usize] = true;
+                tally.to_frame.push(frame.delay);
+                tally.to_socket.extend(frame.to_socket);
+                tally.discontinuities += u64::from(!frame.contiguous);
+                tally.keyframes += u64::from(frame.keyframe);
+            }
+            let count = got.iter().filter(|g| **g).count();
+            tally.seen_per_viewer.push(count as u64);
+        }
+        tally
+    }
+}
+
+/// p50, p99 and max of a set of delays, in milliseconds (NaN for none).
+#[derive(Debug, Clone, Copy)]
+struct Delays {
+    p50: f64,
+    p99: f64,
+    max: f64,
+}
+
+impl Delays {
+    fn of(mut values: Vec<Duration>) -> Delays {
+        values.sort_unstable();
+        let ms = |p: f64| percentile(&values, p).map_or(f64::NAN, |d| d.as_secs_f64() * 1e3);
+        Delays {
+            p50: ms(0.50),
+            p99: ms(0.99),
+            max: ms(1.0),
+        }
+    }
+
+    /// Each figure's median over the runs.
+    fn median(runs: &[Figures], pick: fn(&Figures) -> Delays) -> Delays {
+        Delays {
+            p50: median(runs.iter().map(|f| pick(f).p50)),
+            p99: median(runs.iter().map(|f| pick(f).p99)),
+            max: median(runs.iter().map(|f| pick(f).max)),
+        }
+    }
+}
+
+impl std::fmt::Display for Delays {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:.2} / {:.2} / {:.2} ms", self.p50, self.p99, self.max)
+    }
+}
+
 #[derive(Debug, Clone)]
 struct Figures {
-    subscribers: usize,
     received_pps: f64,
     forwarded_pps: f64,
     /// Of one core.
@@ -602,9 +712,8 @@ struct Figures {
     pps_per_core: f64,
     client_cpu_pct: f64,
     process_cpu_pct: f64,
-    delay_p50_ms: f64,
-    delay_p99_ms: f64,
-    delay_max_ms: f64,
+    to_socket: Delays,
+    to_frame: Delays,
     frames_written: u64,
     frames_min_seen: u64,
     frames_mean_seen: f64,
@@ -620,90 +729,53 @@ struct Figures {
 }
 
 impl Figures {
-    fn new(bench: &SfuBench, before: &Sample, after: &Sample, seen: &[Vec<Seen>]) -> Figures {
+    fn new(before: &Sample, after: &Sample, seen: &[Vec<Seen>]) -> Figures {
         let wall = after.at.duration_since(before.at).as_secs_f64();
         let rate = |count: u64| count as f64 / wall;
-        let sfu_cpu = (after.sfu_cpu.saturating_sub(before.sfu_cpu)).as_secs_f64();
+        let share = |cpu: Duration| 100.0 * cpu.as_secs_f64() / wall;
+        let sfu_cpu = after.sfu_cpu.saturating_sub(before.sfu_cpu);
         let forwarded_pps = rate(after.forwarded - before.forwarded);
-        // Frames the publisher wrote inside the window.
         let window = before.frames_written..after.frames_written;
         let frames_written = window.end - window.start;
-        let mut delays = Vec::new();
-        let mut counts = Vec::with_capacity(seen.len());
-        let (mut discontinuities, mut keyframes_seen) = (0, 0);
-        for frames in seen {
-            let mut got = vec![false; frames_written as usize];
-            for frame in frames.iter().filter(|f| window.contains(&f.index)) {
-                got[(frame.index - window.start) as usize] = true;
-                delays.push(frame.delay);
-                discontinuities += u64::from(!frame.contiguous);
-                keyframes_seen += u64::from(frame.keyframe);
-            }
-            counts.push(got.iter().filter(|g| **g).count() as u64);
-        }
-        delays.sort_unstable();
-        let total_seen: u64 = counts.iter().sum();
-        let expected = frames_written * bench.subscribers as u64;
-        let pct = |d: Duration| d.as_secs_f64() * 1000.0;
+        let tally = Tally::of(window, seen);
+        let total_seen: u64 = tally.seen_per_viewer.iter().sum();
+        let expected = frames_written * seen.len() as u64;
         Figures {
-            subscribers: bench.subscribers,
             received_pps: rate(after.received - before.received),
             forwarded_pps,
-            sfu_cpu_pct: 100.0 * sfu_cpu / wall,
-            pps_per_core: if sfu_cpu > 0.0 {
-                forwarded_pps * wall / sfu_cpu
-            } else {
-                f64::NAN
-            },
-            client_cpu_pct: 100.0
-                * after
-                    .client_cpu
-                    .saturating_sub(before.client_cpu)
-                    .as_secs_f64()
-                / wall,
-            process_cpu_pct: 100.0
-                * after
-                    .process_cpu
-                    .saturating_sub(before.process_cpu)
-                    .as_secs_f64()
-                / wall,
-            delay_p50_ms: percentile(&delays, 0.50).map_or(f64::NAN, pct),
-            delay_p99_ms: percentile(&delays, 0.99).map_or(f64::NAN, pct),
-            delay_max_ms: delays.last().copied().map_or(f64::NAN, pct),
+            sfu_cpu_pct: share(sfu_cpu),
+            pps_per_core: forwarded_pps * wall / sfu_cpu.as_secs_f64(),
+            client_cpu_pct: share(after.client_cpu.saturating_sub(before.client_cpu)),
+            process_cpu_pct: share(after.process_cpu.saturating_sub(before.process_cpu)),
+            to_socket: Delays::of(tally.to_socket),
+            to_frame: Delays::of(tally.to_frame),
             frames_written,
-            frames_min_seen: counts.iter().copied().min().unwrap_or(0),
-            frames_mean_seen: total_seen as f64 / counts.len().max(1) as f64,
-            loss_pct: if expected > 0 {
-                100.0 * (1.0 - total_seen as f64 / expected as f64)
-            } else {
-                f64::NAN
-            },
-            discontinuities,
-            keyframes_seen,
+            frames_min_seen: tally.seen_per_viewer.iter().copied().min().unwrap_or(0),
+            frames_mean_seen: total_seen as f64 / seen.len().max(1) as f64,
+            loss_pct: 100.0 * (1.0 - total_seen as f64 / expected as f64),
+            discontinuities: tally.discontinuities,
+            keyframes_seen: tally.keyframes,
             keyframe_requests: after.keyframe_requests - before.keyframe_requests,
             keyframe_requests_total: after.keyframe_requests,
             send_failures: after.send_failures - before.send_failures,
-            udp: match (&before.udp, &after.udp) {
-                (Some(b), Some(a)) => Some(a.since(b)),
-                _ => None,
-            },
+            udp: before.udp.zip(after.udp).map(|(b, a)| a.since(&b)),
             peak_rss_mb: peak_rss_bytes() as f64 / 1e6,
         }
     }
 
     fn summary(&self) -> String {
         format!(
-            "{:.0} pkt/s in, {:.0} pkt/s forwarded, SFU thread {:.1}% of a core → {:.0} pkt/s per core; \
-             delay p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms; {} frames written, {} min / {:.1} mean seen \
-             per viewer ({:.3}% lost, {} after a gap, {} keyframes); keyframe requests {} in the \
-             window, {} since joining; UDP buffer drops {}; client send failures {}",
+            "{:.0} pkt/s in, {:.0} pkt/s forwarded; SFU thread {:.1}% of a core → {:.0} pkt/s \
+             per core; delay p50/p99/max to viewer socket {}, to assembled frame {}; \
+             {} frames written, {} min / {:.1} mean seen per viewer ({:.3}% lost, {} after a \
+             gap, {} keyframes); keyframe requests {} in the window, {} since joining; \
+             UDP buffer drops {}; client send failures {}",
             self.received_pps,
             self.forwarded_pps,
             self.sfu_cpu_pct,
             self.pps_per_core,
-            self.delay_p50_ms,
-            self.delay_p99_ms,
-            self.delay_max_ms,
+            self.to_socket,
+            self.to_frame,
             self.frames_written,
             self.frames_min_seen,
             self.frames_mean_seen,
@@ -712,10 +784,8 @@ impl Figures {
             self.keyframes_seen,
             self.keyframe_requests,
             self.keyframe_requests_total,
-            self.udp.as_ref().map_or("n/a".into(), |u| format!(
-                "{} in, {} out",
-                u.receive, u.send
-            )),
+            self.udp
+                .map_or("n/a".into(), |u| format!("{} in, {} out", u.receive, u.send)),
             self.send_failures,
         )
     }
@@ -727,44 +797,40 @@ fn report(bench: &SfuBench, runs: &[Figures]) {
     println!("medians of {} run(s):", runs.len());
     println!(
         "| viewers | forwarded pkt/s | SFU thread CPU (of one core) | forwarded pkt/s per core \
-         | delay p50 / p99 / max | frames per viewer (written → seen, min) | loss \
-         | client thread CPU | process CPU | peak RSS |"
+         | delay to viewer socket p50 / p99 / max | delay to assembled frame p50 / p99 / max \
+         | frames lost | client thread CPU | peak RSS |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|");
     println!(
-        "| {} | {:.0} | {:.1}% | {:.0} | {:.2} / {:.2} / {:.2} ms | {:.0} → {:.0} | {:.3}% | {:.1}% | {:.1}% | {:.0} MB |",
+        "| {} | {:.0} | {:.1}% | {:.0} | {} | {} | {:.3}% | {:.1}% | {:.0} MB |",
         bench.subscribers,
         med(|f| f.forwarded_pps),
         med(|f| f.sfu_cpu_pct),
         med(|f| f.pps_per_core),
-        med(|f| f.delay_p50_ms),
-        med(|f| f.delay_p99_ms),
-        med(|f| f.delay_max_ms),
-        med(|f| f.frames_written as f64),
-        med(|f| f.frames_min_seen as f64),
+        Delays::median(runs, |f| f.to_socket),
+        Delays::median(runs, |f| f.to_frame),
         med(|f| f.loss_pct),
         med(|f| f.client_cpu_pct),
-        med(|f| f.process_cpu_pct),
         med(|f| f.peak_rss_mb),
     );
     println!();
     println!(
-        "publisher → SFU {:.0} pkt/s; keyframe requests reaching the publisher {:.0}, \
-         keyframes seen by viewers {:.0}, frames after a sequence gap {:.0} (medians per window)",
+        "publisher → SFU {:.0} pkt/s; whole process {:.1}% of a core; per viewer {:.0} frames \
+         written → {:.0} seen (fewest); keyframe requests reaching the publisher {:.0}; frames \
+         after a sequence gap {:.0}",
         med(|f| f.received_pps),
+        med(|f| f.process_cpu_pct),
+        med(|f| f.frames_written as f64),
+        med(|f| f.frames_min_seen as f64),
         med(|f| f.keyframe_requests as f64),
-        med(|f| f.keyframes_seen as f64),
         med(|f| f.discontinuities as f64),
     );
-    debug_assert!(runs.iter().all(|f| f.subscribers == bench.subscribers));
 }
 
-/// Nearest-rank percentile of sorted values.
+/// Nearest-rank percentile of sorted values (p = 1 is the largest).
 fn percentile(sorted: &[Duration], p: f64) -> Option<Duration> {
     let rank = (p * sorted.len() as f64).ceil() as usize;
-    sorted
-        .get(rank.saturating_sub(1).min(sorted.len().saturating_sub(1)))
-        .copied()
+    sorted.get(rank.clamp(1, sorted.len().max(1)) - 1).copied()
 }
 
 /// The middle value (the upper one of an even count); NaN for none.
@@ -775,6 +841,37 @@ fn median(values: impl Iterator<Item = f64>) -> f64 {
 }
 
 // ---- what the system says ----
+
+/// When the kernel queued the datagram last read from `socket` (real time).
+/// On loopback that is when the SFU sent it.
+#[cfg(all(
+    target_os = "linux",
+    any(target_arch = "x86_64", target_arch = "aarch64")
+))]
+fn kernel_arrival(socket: &UdpSocket) -> Option<SystemTime> {
+    use std::os::fd::AsRawFd;
+    // SIOCGSTAMPNS (asm-generic sockios.h; the libc crate does not name it).
+    const SIOCGSTAMPNS: libc::c_ulong = 0x8907;
+    let mut stamp = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: the fd is a live socket and `stamp` is the timespec the call fills.
+    let done = unsafe { libc::ioctl(socket.as_raw_fd(), SIOCGSTAMPNS, &mut stamp) };
+    if done != 0 || stamp.tv_sec <= 0 {
+        return None;
+    }
+    let since_1970 = Duration::new(stamp.tv_sec as u64, stamp.tv_nsec as u32);
+    SystemTime::UNIX_EPOCH.checked_add(since_1970)
+}
+
+#[cfg(not(all(
+    target_os = "linux",
+    any(target_arch = "x86_64", target_arch = "aarch64")
+)))]
+fn kernel_arrival(_socket: &UdpSocket) -> Option<SystemTime> {
+    None
+}
 
 /// CPU time of one thread of this process: nanoseconds on a CPU from
 /// schedstat, else user + system clock ticks (10 ms, coarse for a quiet SFU).

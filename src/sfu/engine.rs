@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use str0m::change::SdpOffer;
-use str0m::media::{Direction, MediaKind, Mid};
+use str0m::media::{Direction, MediaKind, Mid, Rids};
 use str0m::net::{Protocol, Receive};
 use str0m::rtp::{ExtensionValues, RtpPacket as RtcPacket, RtpWrite};
 use str0m::{Candidate, Event, IceConnectionState, IceCreds, Input, Rtc};
@@ -18,7 +18,8 @@ use tokio::net::UdpSocket;
 use tokio::sync::{broadcast, mpsc, oneshot};
 
 use super::events::{
-    NtpTime, ParticipantInfo, RoomEvent, RtpPacket, TrackInfo, TrackKind, TrackSid, TrackSource,
+    Layer, NtpTime, ParticipantInfo, RoomEvent, RtpPacket, TrackInfo, TrackKind, TrackSid,
+    TrackSource,
 };
 use super::peer::{Peer, PublishedTrack, Publisher, Role, SessionId, Slot, Viewer, kind_of};
 use super::room::{Participant, Room, RoomSettings};
@@ -314,6 +315,10 @@ impl Engine {
             return;
         };
         let pts = peer.negotiated_pts(mid);
+        let layers = match peer.rtc.media(mid).map(|m| m.rids_rx()) {
+            Some(Rids::Specific(rids)) => rids.clone(),
+            _ => Vec::new(),
+        };
         match &mut peer.role {
             Role::Publisher(publisher) if direction.is_receiving() => {
                 let kind = kind_of(kind);
@@ -321,7 +326,7 @@ impl Engine {
                 let source = source_for(kind, same_kind);
                 publisher
                     .tracks
-                    .insert(mid, PublishedTrack::new(kind, source));
+                    .insert(mid, PublishedTrack::new(kind, source, layers));
             }
             Role::Viewer(viewer) if direction.is_sending() => {
                 let start = 1 + (uuid::Uuid::new_v4().as_u128() % 30_000) as u16;
@@ -386,6 +391,7 @@ impl Engine {
             false
         };
         let (sid, kind, muted) = (track.sid.clone(), track.kind, track.muted);
+        let track_layers = track.layers.len();
         let room_name = peer.room.clone();
         if newly_announced {
             let mut info = TrackInfo::new(
@@ -395,7 +401,7 @@ impl Engine {
                 codec.expect("checked above"),
                 *pt,
             );
-            info.simulcast_layers = Vec::new();
+            info.simulcast_layers = (0..track_layers).map(|n| Layer(n as u8)).collect();
             self.tracks.insert(sid.clone(), (id.clone(), mid));
             self.track_published(&room_name, &participant, info, dirty);
         }

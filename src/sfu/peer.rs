@@ -58,20 +58,23 @@ pub struct PublishedTrack {
 }
 
 impl PublishedTrack {
-    pub fn new(kind: TrackKind, source: TrackSource) -> PublishedTrack {
+    /// `layers` are the simulcast rids the offer declared (none without simulcast):
+    /// the best of them is forwarded from the first packet on, so subscribers
+    /// never switch streams mid-way.
+    pub fn new(kind: TrackKind, source: TrackSource, layers: Vec<Rid>) -> PublishedTrack {
         PublishedTrack {
             sid: TrackSid(super::ids::new_sid("TR_")),
             kind,
             source,
             codec: None,
             muted: false,
-            layers: Vec::new(),
+            layers,
             throttle: KeyframeThrottle::new(KEYFRAME_INTERVAL),
         }
     }
 
     /// Records `rid` and says whether its packets are forwarded: subscribers
-    /// get the highest layer the publisher sends.
+    /// get the highest layer the publisher declared (or, undeclared, sends).
     pub fn forwards_layer(&mut self, rid: Option<Rid>) -> bool {
         let Some(rid) = rid else {
             return true;
