@@ -204,6 +204,15 @@ async fn three_aiortc_publishers_go_live_to_mp4_and_rtmp(pool: PgPool) {
     let (code, created) = api(reqwest::Method::POST, &url, Some(body)).await;
     assert_eq!(code, 201, "{created}");
     wait_for_status(&server, room, "active", Duration::from_secs(10)).await;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while status(&server, room).await["participantsComposed"] != 3 {
+        assert!(
+            Instant::now() < deadline,
+            "not all three on the program: {}",
+            status(&server, room).await
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     tokio::time::sleep_until((posted + Duration::from_secs(8)).into()).await;
     let (code, stopped) = api(
         reqwest::Method::DELETE,

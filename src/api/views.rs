@@ -34,6 +34,9 @@ pub struct LivestreamView {
     /// Seconds on air: from `active` to the end (or now).
     pub duration_seconds: Option<f64>,
     pub outputs: Vec<OutputView>,
+    /// Participants on the program now; present while it runs on this node.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub participants_composed: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub events: Option<Vec<EventView>>,
 }
@@ -78,6 +81,7 @@ impl LivestreamView {
             row,
             outputs,
             events,
+            participants_composed,
         } = details;
         let duration_seconds = row.started_at.map(|start| {
             let end = row.ended_at.unwrap_or_else(Utc::now);
@@ -112,6 +116,7 @@ impl LivestreamView {
                 .into_iter()
                 .map(|o| OutputView::new(o, keys))
                 .collect(),
+            participants_composed,
             events: with_events.then(|| events.into_iter().map(EventView::from).collect()),
         }
     }

@@ -784,8 +784,10 @@ impl Figures {
             self.keyframes_seen,
             self.keyframe_requests,
             self.keyframe_requests_total,
-            self.udp
-                .map_or("n/a".into(), |u| format!("{} in, {} out", u.receive, u.send)),
+            self.udp.map_or("n/a".into(), |u| format!(
+                "{} in, {} out",
+                u.receive, u.send
+            )),
             self.send_failures,
         )
     }

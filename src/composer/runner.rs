@@ -3,6 +3,7 @@
 //! and composes it with a [`Composer`].
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use async_trait::async_trait;
 use tokio::sync::mpsc;
@@ -91,5 +92,9 @@ impl RunControl for ComposerControl {
 
     async fn stop(&self) -> Result<RunReport, RunError> {
         self.composer.stop().await.map_err(run_error)
+    }
+
+    fn participants_composed(&self) -> Option<u64> {
+        Some(self.composer.stats().participants.load(Ordering::Relaxed))
     }
 }

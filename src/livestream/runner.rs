@@ -96,6 +96,10 @@ pub trait RunControl: Send + Sync + 'static {
     async fn remove_output(&self, output: Uuid) -> Result<(), RunError>;
     /// Ends the program: drains the encoders and finalizes files.
     async fn stop(&self) -> Result<RunReport, RunError>;
+    /// How many participants the program shows now, when the engine knows.
+    fn participants_composed(&self) -> Option<u64> {
+        None
+    }
 }
 
 pub struct RunHandle {

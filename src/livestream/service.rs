@@ -36,6 +36,8 @@ pub struct LivestreamDetails {
     pub row: LivestreamRow,
     pub outputs: Vec<OutputRow>,
     pub events: Vec<EventRow>,
+    /// Participants on the program now (running livestreams on this node).
+    pub participants_composed: Option<u64>,
 }
 
 impl LivestreamDetails {
@@ -357,6 +359,7 @@ impl LivestreamService {
                     row,
                     outputs: mine,
                     events: Vec::new(),
+                    participants_composed: None,
                 }
             })
             .collect())
@@ -670,10 +673,17 @@ impl LivestreamService {
     async fn details(&self, row: LivestreamRow) -> Result<LivestreamDetails, LivestreamError> {
         let outputs = self.store.outputs_of(&[row.id]).await?;
         let events = self.store.events(row.id).await?;
+        let participants_composed = self
+            .runs
+            .lock()
+            .expect("runs lock")
+            .get(&row.id)
+            .and_then(|run| run.control.participants_composed());
         Ok(LivestreamDetails {
             row,
             outputs,
             events,
+            participants_composed,
         })
     }
 }
