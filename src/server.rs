@@ -137,6 +137,7 @@ async fn run(
         sfu: Some(sfu.clone()),
         ice_servers: Arc::new(config.sfu.ice_servers.clone()),
         dev_mode: config.server.dev,
+        room_defaults: room_settings(config),
     };
     let listener = TcpListener::bind(config.server.listen)
         .await
@@ -161,11 +162,7 @@ async fn run(
 pub async fn start_sfu(config: &Config) -> anyhow::Result<Sfu> {
     let settings = &config.sfu;
     let sfu = Sfu::start(SfuSettings {
-        rooms: RoomSettings {
-            empty_timeout: std::time::Duration::from_secs(settings.empty_timeout_secs),
-            departure_timeout: std::time::Duration::from_secs(settings.departure_timeout_secs),
-            max_participants: settings.max_participants,
-        },
+        rooms: room_settings(config),
         node_ips: settings.node_ips.clone(),
         udp_port: settings.udp_port,
     })
@@ -178,6 +175,15 @@ pub async fn start_sfu(config: &Config) -> anyhow::Result<Sfu> {
     })?;
     crate::sfu::forward_to_webhooks(sfu.notices(), webhook_notifier(config));
     Ok(sfu)
+}
+
+fn room_settings(config: &Config) -> RoomSettings {
+    let settings = &config.sfu;
+    RoomSettings {
+        empty_timeout: std::time::Duration::from_secs(settings.empty_timeout_secs),
+        departure_timeout: std::time::Duration::from_secs(settings.departure_timeout_secs),
+        max_participants: settings.max_participants,
+    }
 }
 
 fn webhook_notifier(config: &Config) -> WebhookNotifier {

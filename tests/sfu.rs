@@ -656,5 +656,47 @@ async fn room_service_lists_mutes_and_removes_over_twirp_json() {
     assert_eq!(left, "hank");
     let (status, body) = twirp(&server, "RemoveParticipant", &admin, remove).await;
     assert_eq!((status, body["code"].as_str()), (404, Some("not_found")));
+
+    // Rooms made by the API keep their own settings and close on their own…
+    let creator = join_token("", "ops", |g| {
+        g.room_join = false;
+        g.room_create = true;
+    });
+    let create =
+        serde_json::json!({ "name": "made-by-api", "emptyTimeout": 1, "maxParticipants": 5 });
+    let (status, body) = twirp(&server, "CreateRoom", &admin, create.clone()).await;
+    assert_eq!(status, 403, "{body}");
+    let (status, body) = twirp(&server, "CreateRoom", &creator, create).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        (body["name"].as_str(), body["emptyTimeout"].as_u64()),
+        (Some("made-by-api"), Some(1))
+    );
+    assert_eq!(body["maxParticipants"], 5);
+    let finished = next_notice(&mut notices, Duration::from_secs(10), |n| match n {
+        RoomNotice::RoomFinished(room) => Some(room.name.clone()),
+        _ => None,
+    })
+    .await;
+    assert_eq!(finished, "made-by-api");
+    // …and DeleteRoom closes one at once.
+    let (status, _) = twirp(
+        &server,
+        "DeleteRoom",
+        &creator,
+        serde_json::json!({ "room": ROOM }),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (_, body) = twirp(&server, "ListRooms", &lister, serde_json::json!({})).await;
+    assert!(body["rooms"].as_array().unwrap().is_empty(), "{body}");
+    let (status, _) = twirp(
+        &server,
+        "DeleteRoom",
+        &creator,
+        serde_json::json!({ "room": ROOM }),
+    )
+    .await;
+    assert_eq!(status, 404);
     publisher.child.kill().await.ok();
 }

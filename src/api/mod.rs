@@ -38,6 +38,8 @@ pub struct AppState {
     /// STUN/TURN URLs offered to WHIP/WHEP clients.
     pub ice_servers: Arc<Vec<String>>,
     pub dev_mode: bool,
+    /// Timeouts for rooms created without their own (Twirp CreateRoom).
+    pub room_defaults: crate::sfu::RoomSettings,
 }
 
 pub fn router(state: AppState) -> Router {

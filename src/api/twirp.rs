@@ -18,7 +18,7 @@ use super::AppState;
 use crate::auth::{Caller, Credentials};
 use crate::sfu::notify::{participant_info, room_info, track_info};
 use crate::sfu::webhook::ParticipantState;
-use crate::sfu::{SfuError, TrackSid};
+use crate::sfu::{RoomSettings, SfuError, TrackSid};
 
 pub fn routes() -> Router<AppState> {
     Router::new().route("/twirp/livekit.RoomService/{method}", post(room_service))
@@ -72,6 +72,20 @@ impl From<SfuError> for TwirpError {
 #[serde(default)]
 struct ListRoomsRequest {
     names: Vec<String>,
+}
+
+/// LiveKit's CreateRoomRequest (the fields onair honours).
+#[derive(Deserialize, Default)]
+#[serde(default, rename_all = "camelCase")]
+struct CreateRoomRequest {
+    name: String,
+    #[serde(alias = "empty_timeout")]
+    empty_timeout: u32,
+    #[serde(alias = "departure_timeout")]
+    departure_timeout: u32,
+    #[serde(alias = "max_participants")]
+    max_participants: u32,
+    metadata: String,
 }
 
 #[derive(Deserialize, Default)]
@@ -138,6 +152,32 @@ async fn room_service(
                 .collect();
             Ok(Json(json!({ "rooms": rooms })))
         }
+        "CreateRoom" => {
+            let request: CreateRoomRequest = parse(&body)?;
+            require(&caller, "roomCreate", None, |g| g.room_create)?;
+            crate::livestream::validate_room_name(&request.name).map_err(|e| {
+                TwirpError::new(StatusCode::BAD_REQUEST, "invalid_argument", e.message)
+            })?;
+            let defaults = state.room_defaults;
+            let settings = RoomSettings {
+                empty_timeout: seconds_or(request.empty_timeout, defaults.empty_timeout),
+                departure_timeout: seconds_or(
+                    request.departure_timeout,
+                    defaults.departure_timeout,
+                ),
+                max_participants: request.max_participants,
+            };
+            let room = sfu
+                .create_room(&request.name, Some(settings), &request.metadata)
+                .await?;
+            Ok(Json(json!(room_info(&room))))
+        }
+        "DeleteRoom" => {
+            let request: RoomRequest = parse(&body)?;
+            require(&caller, "roomCreate", None, |g| g.room_create)?;
+            sfu.delete_room(&request.room).await?;
+            Ok(Json(json!({})))
+        }
         "ListParticipants" => {
             let request: RoomRequest = parse(&body)?;
             require(&caller, "roomAdmin", Some(&request.room), |g| g.room_admin)?;
@@ -187,6 +227,15 @@ async fn room_service(
             "bad_route",
             format!("RoomService has no method `{other}` here"),
         )),
+    }
+}
+
+/// LiveKit treats 0 as "the server's default".
+fn seconds_or(seconds: u32, default: std::time::Duration) -> std::time::Duration {
+    if seconds == 0 {
+        default
+    } else {
+        std::time::Duration::from_secs(seconds.into())
     }
 }
 

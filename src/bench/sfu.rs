@@ -7,7 +7,7 @@
 //! readers and its loop are all tokio tasks there), so that thread's CPU time
 //! is the SFU's. All clients share the calling thread, another runtime.
 
-use std::collections::HashMap;
+use std::collections::HashSet;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::ops::Range;
 use std::sync::Arc;
@@ -55,6 +55,8 @@ const WARM_UP: Duration = Duration::from_secs(2);
 const CONNECT_WITHIN: Duration = Duration::from_secs(30);
 /// Frames written at the end of the window are still in flight this long.
 const DRAIN: Duration = Duration::from_secs(1);
+/// Other work on the machine above this (% of one core) makes a run suspect.
+const BUSY_MACHINE_PCT: f64 = 10.0;
 
 /// Runs the bench and prints per-run lines and a table of medians.
 pub fn run_sfu(bench: &SfuBench) -> anyhow::Result<()> {
@@ -204,21 +206,24 @@ async fn measure(bench: &SfuBench, sfu: &SfuThread) -> anyhow::Result<Figures> {
     let progress = Arc::new(Progress::default());
     let (stop, stopped) = watch::channel(false);
 
-    let publisher = Publisher::join(&sfu.sfu, bench, clock.epoch, progress.clone()).await?;
-    let publisher = tokio::spawn(drive(publisher.0, publisher.1, stopped.clone()));
+    let mut probe = Probe::new(sfu);
+
+    let (client, publisher) = Publisher::join(&sfu.sfu, bench, clock.epoch, progress.clone()).await?;
+    probe.client_ports.insert(client.local.port());
+    let publisher = tokio::spawn(drive(client, publisher, stopped.clone()));
     let mut viewers = Vec::with_capacity(bench.subscribers);
     for _ in 0..bench.subscribers {
         let (client, viewer) = Viewer::join(&sfu.sfu, clock, progress.clone()).await?;
+        probe.client_ports.insert(client.local.port());
         viewers.push(tokio::spawn(drive(client, viewer, stopped.clone())));
     }
     wait_for_viewers(&progress, bench.subscribers).await?;
+    let connect = clock.epoch.elapsed();
     tokio::time::sleep(WARM_UP).await;
 
-    // SAFETY: gettid has no preconditions.
-    let client_tid = unsafe { libc::gettid() };
-    let before = Sample::take(sfu, client_tid, &progress)?;
+    let before = probe.sample(&progress)?;
     tokio::time::sleep(Duration::from_secs(bench.seconds.into())).await;
-    let after = Sample::take(sfu, client_tid, &progress)?;
+    let after = probe.sample(&progress)?;
     tokio::time::sleep(DRAIN).await;
 
     let _ = stop.send(true);
@@ -227,7 +232,7 @@ async fn measure(bench: &SfuBench, sfu: &SfuThread) -> anyhow::Result<Figures> {
     for viewer in viewers {
         seen.push(viewer.await??.frames);
     }
-    Ok(Figures::new(&before, &after, &seen))
+    Ok(Figures::new(connect, &before, &after, &seen))
 }
 
 async fn wait_for_viewers(progress: &Progress, wanted: usize) -> anyhow::Result<()> {
@@ -244,36 +249,57 @@ async fn wait_for_viewers(progress: &Progress, wanted: usize) -> anyhow::Result<
     Ok(())
 }
 
+/// What to look at when sampling: the two threads and the sockets.
+struct Probe<'a> {
+    sfu: &'a SfuThread,
+    /// The thread the clients run on (this one).
+    client_tid: libc::pid_t,
+    sfu_ports: HashSet<u16>,
+    client_ports: HashSet<u16>,
+}
+
+impl<'a> Probe<'a> {
+    fn new(sfu: &'a SfuThread) -> Probe<'a> {
+        Probe {
+            sfu,
+            // SAFETY: gettid has no preconditions.
+            client_tid: unsafe { libc::gettid() },
+            sfu_ports: sfu.sfu.media_addresses().iter().map(|a| a.port()).collect(),
+            client_ports: HashSet::new(),
+        }
+    }
+
+    fn sample(&self, progress: &Progress) -> anyhow::Result<Sample> {
+        let stats = self.sfu.sfu.stats();
+        Ok(Sample {
+            at: Instant::now(),
+            sfu_cpu: thread_cpu(self.sfu.tid)?,
+            client_cpu: thread_cpu(self.client_tid)?,
+            process_cpu: super::measure::own_cpu(),
+            machine_busy: machine_busy(),
+            received: stats.received.load(Relaxed),
+            forwarded: stats.forwarded.load(Relaxed),
+            frames_written: progress.frames_written.load(Relaxed),
+            keyframe_requests: progress.keyframe_requests.load(Relaxed),
+            send_failures: progress.send_failures.load(Relaxed),
+            drops: socket_drops(&self.sfu_ports, &self.client_ports),
+        })
+    }
+}
+
 /// Everything counted at one edge of the measured window.
 struct Sample {
     at: Instant,
     sfu_cpu: Duration,
     client_cpu: Duration,
     process_cpu: Duration,
+    machine_busy: Option<Duration>,
     received: u64,
     forwarded: u64,
     frames_written: u64,
     keyframe_requests: u64,
     send_failures: u64,
-    udp: Option<UdpErrors>,
-}
-
-impl Sample {
-    fn take(sfu: &SfuThread, client_tid: libc::pid_t, progress: &Progress) -> anyhow::Result<Self> {
-        let stats = sfu.sfu.stats();
-        Ok(Sample {
-            at: Instant::now(),
-            sfu_cpu: thread_cpu(sfu.tid)?,
-            client_cpu: thread_cpu(client_tid)?,
-            process_cpu: super::measure::own_cpu(),
-            received: stats.received.load(Relaxed),
-            forwarded: stats.forwarded.load(Relaxed),
-            frames_written: progress.frames_written.load(Relaxed),
-            keyframe_requests: progress.keyframe_requests.load(Relaxed),
-            send_failures: progress.send_failures.load(Relaxed),
-            udp: udp_errors(),
-        })
-    }
+    drops: Option<Drops>,
 }
 
 // ---- the peers ----
@@ -705,6 +731,8 @@ impl std::fmt::Display for Delays {
 
 #[derive(Debug, Clone)]
 struct Figures {
+    /// From the publisher's offer to every viewer's first frame.
+    connect: Duration,
     received_pps: f64,
     forwarded_pps: f64,
     /// Of one core.
@@ -712,6 +740,8 @@ struct Figures {
     pps_per_core: f64,
     client_cpu_pct: f64,
     process_cpu_pct: f64,
+    /// Everything else the machine did meanwhile: other work skews the figures.
+    other_cpu_pct: f64,
     to_socket: Delays,
     to_frame: Delays,
     frames_written: u64,
@@ -724,16 +754,21 @@ struct Figures {
     /// Since the publisher joined (its first keyframe included).
     keyframe_requests_total: u64,
     send_failures: u64,
-    udp: Option<UdpErrors>,
+    drops: Option<Drops>,
     peak_rss_mb: f64,
 }
 
 impl Figures {
-    fn new(before: &Sample, after: &Sample, seen: &[Vec<Seen>]) -> Figures {
+    fn new(connect: Duration, before: &Sample, after: &Sample, seen: &[Vec<Seen>]) -> Figures {
         let wall = after.at.duration_since(before.at).as_secs_f64();
         let rate = |count: u64| count as f64 / wall;
         let share = |cpu: Duration| 100.0 * cpu.as_secs_f64() / wall;
         let sfu_cpu = after.sfu_cpu.saturating_sub(before.sfu_cpu);
+        let process_cpu = after.process_cpu.saturating_sub(before.process_cpu);
+        let machine = after
+            .machine_busy
+            .zip(before.machine_busy)
+            .map(|(a, b)| a.saturating_sub(b));
         let forwarded_pps = rate(after.forwarded - before.forwarded);
         let window = before.frames_written..after.frames_written;
         let frames_written = window.end - window.start;
@@ -741,12 +776,14 @@ impl Figures {
         let total_seen: u64 = tally.seen_per_viewer.iter().sum();
         let expected = frames_written * seen.len() as u64;
         Figures {
+            connect,
             received_pps: rate(after.received - before.received),
             forwarded_pps,
             sfu_cpu_pct: share(sfu_cpu),
             pps_per_core: forwarded_pps * wall / sfu_cpu.as_secs_f64(),
             client_cpu_pct: share(after.client_cpu.saturating_sub(before.client_cpu)),
-            process_cpu_pct: share(after.process_cpu.saturating_sub(before.process_cpu)),
+            process_cpu_pct: share(process_cpu),
+            other_cpu_pct: machine.map_or(f64::NAN, |m| share(m.saturating_sub(process_cpu))),
             to_socket: Delays::of(tally.to_socket),
             to_frame: Delays::of(tally.to_frame),
             frames_written,
@@ -758,38 +795,48 @@ impl Figures {
             keyframe_requests: after.keyframe_requests - before.keyframe_requests,
             keyframe_requests_total: after.keyframe_requests,
             send_failures: after.send_failures - before.send_failures,
-            udp: before.udp.zip(after.udp).map(|(b, a)| a.since(&b)),
+            drops: after.drops.zip(before.drops).map(|(a, b)| a.since(&b)),
             peak_rss_mb: peak_rss_bytes() as f64 / 1e6,
         }
     }
 
     fn summary(&self) -> String {
-        format!(
-            "{:.0} pkt/s in, {:.0} pkt/s forwarded; SFU thread {:.1}% of a core → {:.0} pkt/s \
-             per core; delay p50/p99/max to viewer socket {}, to assembled frame {}; \
-             {} frames written, {} min / {:.1} mean seen per viewer ({:.3}% lost, {} after a \
-             gap, {} keyframes); keyframe requests {} in the window, {} since joining; \
-             UDP buffer drops {}; client send failures {}",
-            self.received_pps,
-            self.forwarded_pps,
-            self.sfu_cpu_pct,
-            self.pps_per_core,
-            self.to_socket,
-            self.to_frame,
-            self.frames_written,
-            self.frames_min_seen,
-            self.frames_mean_seen,
-            self.loss_pct,
-            self.discontinuities,
-            self.keyframes_seen,
-            self.keyframe_requests,
-            self.keyframe_requests_total,
-            self.udp.map_or("n/a".into(), |u| format!(
-                "{} in, {} out",
-                u.receive, u.send
-            )),
-            self.send_failures,
-        )
+        let drops = self.drops.map_or("n/a".into(), |d| {
+            format!("SFU socket {}, client sockets {}", d.sfu, d.clients)
+        });
+        [
+            format!(
+                "connected in {:.1} s; {:.0} pkt/s in, {:.0} forwarded; SFU thread {:.1}% of a \
+                 core → {:.0} pkt/s per core; client thread {:.1}%; rest of the machine {:.1}%",
+                self.connect.as_secs_f64(),
+                self.received_pps,
+                self.forwarded_pps,
+                self.sfu_cpu_pct,
+                self.pps_per_core,
+                self.client_cpu_pct,
+                self.other_cpu_pct,
+            ),
+            format!(
+                "delay p50 / p99 / max to viewer socket {}, to assembled frame {}",
+                self.to_socket, self.to_frame
+            ),
+            format!(
+                "{} frames written, per viewer {} min / {:.1} mean seen ({:.3}% lost, {} after \
+                 a sequence gap, {} keyframes)",
+                self.frames_written,
+                self.frames_min_seen,
+                self.frames_mean_seen,
+                self.loss_pct,
+                self.discontinuities,
+                self.keyframes_seen,
+            ),
+            format!(
+                "keyframe requests {} in the window, {} since joining; receive-buffer drops: \
+                 {drops}; client send failures {}",
+                self.keyframe_requests, self.keyframe_requests_total, self.send_failures,
+            ),
+        ]
+        .join("\n           ")
     }
 }
 
@@ -827,6 +874,13 @@ fn report(bench: &SfuBench, runs: &[Figures]) {
         med(|f| f.keyframe_requests as f64),
         med(|f| f.discontinuities as f64),
     );
+    let busiest = runs.iter().map(|f| f.other_cpu_pct).fold(0.0, f64::max);
+    if busiest > BUSY_MACHINE_PCT {
+        println!(
+            "warning: other work used up to {busiest:.0}% of a core during the windows; \
+             the figures are not those of a quiet machine"
+        );
+    }
 }
 
 /// Nearest-rank percentile of sorted values (p = 1 is the largest).
@@ -917,36 +971,51 @@ fn peak_rss_bytes() -> u64 {
     usage.ru_maxrss.max(0) as u64 * 1024
 }
 
-/// UDP datagrams the kernel dropped for want of socket buffer (this network
-/// namespace, every socket: on a quiet machine, the bench's).
-#[derive(Debug, Clone, Copy)]
-struct UdpErrors {
-    receive: u64,
-    send: u64,
+/// Busy time of the whole machine, all CPUs (user, nice, system, irq,
+/// softirq: not idle, I/O wait or steal), from /proc/stat.
+fn machine_busy() -> Option<Duration> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let line = stat.lines().next()?.strip_prefix("cpu ")?;
+    let ticks: Vec<u64> = line
+        .split_whitespace()
+        .map(|v| v.parse().ok())
+        .collect::<Option<_>>()?;
+    let busy = [0, 1, 2, 5, 6].iter().map(|i| ticks.get(*i)).sum::<Option<u64>>()?;
+    Some(Duration::from_secs_f64(busy as f64 / clock_ticks_per_second()))
 }
 
-impl UdpErrors {
-    fn since(&self, earlier: &UdpErrors) -> UdpErrors {
-        UdpErrors {
-            receive: self.receive.saturating_sub(earlier.receive),
-            send: self.send.saturating_sub(earlier.send),
+/// Datagrams the kernel dropped because a socket's receive buffer was full.
+#[derive(Debug, Clone, Copy, Default)]
+struct Drops {
+    sfu: u64,
+    clients: u64,
+}
+
+impl Drops {
+    fn since(&self, earlier: &Drops) -> Drops {
+        Drops {
+            sfu: self.sfu.saturating_sub(earlier.sfu),
+            clients: self.clients.saturating_sub(earlier.clients),
         }
     }
 }
 
-fn udp_errors() -> Option<UdpErrors> {
-    let snmp = std::fs::read_to_string("/proc/net/snmp").ok()?;
-    let mut udp = snmp.lines().filter(|line| line.starts_with("Udp:"));
-    let (names, values) = (udp.next()?, udp.next()?);
-    let counters: HashMap<&str, u64> = names
-        .split_whitespace()
-        .zip(values.split_whitespace())
-        .filter_map(|(name, value)| Some((name, value.parse().ok()?)))
-        .collect();
-    Some(UdpErrors {
-        receive: *counters.get("RcvbufErrors")?,
-        send: *counters.get("SndbufErrors")?,
-    })
+/// Per-socket drop counters from /proc/net/udp (its last column).
+fn socket_drops(sfu: &HashSet<u16>, clients: &HashSet<u16>) -> Option<Drops> {
+    let table = std::fs::read_to_string("/proc/net/udp").ok()?;
+    let mut drops = Drops::default();
+    for line in table.lines().skip(1) {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let (_, port) = fields.get(1)?.rsplit_once(':')?;
+        let port = u16::from_str_radix(port, 16).ok()?;
+        let dropped: u64 = fields.last()?.parse().ok()?;
+        if sfu.contains(&port) {
+            drops.sfu += dropped;
+        } else if clients.contains(&port) {
+            drops.clients += dropped;
+        }
+    }
+    Some(drops)
 }
 
 #[cfg(test)]

@@ -70,6 +70,16 @@ pub enum Command {
     Rooms {
         reply: oneshot::Sender<Vec<RoomSummary>>,
     },
+    CreateRoom {
+        name: String,
+        settings: Option<RoomSettings>,
+        metadata: String,
+        reply: oneshot::Sender<RoomSummary>,
+    },
+    DeleteRoom {
+        name: String,
+        reply: oneshot::Sender<Result<(), SfuError>>,
+    },
     Room {
         room: String,
         reply: oneshot::Sender<Result<RoomSnapshot, SfuError>>,
@@ -711,6 +721,34 @@ impl Engine {
             }
             Command::Rooms { reply } => {
                 let _ = reply.send(self.rooms.values().map(|s| room_summary(&s.room)).collect());
+            }
+            Command::CreateRoom {
+                name,
+                settings,
+                metadata,
+                reply,
+            } => {
+                let existed = self.rooms.contains_key(&name);
+                let state = self.room_or_create(&name);
+                // LiveKit: creating an existing room returns it unchanged.
+                if !existed {
+                    if let Some(settings) = settings {
+                        state.room.settings = settings;
+                    }
+                    state.room.metadata = metadata;
+                }
+                let _ = reply.send(room_summary(&state.room));
+            }
+            Command::DeleteRoom { name, reply } => {
+                let found = self.rooms.contains_key(&name);
+                if found {
+                    self.close_room(&name);
+                }
+                let _ = reply.send(if found {
+                    Ok(())
+                } else {
+                    Err(SfuError::UnknownRoom(name))
+                });
             }
             Command::Room { room, reply } => {
                 let snapshot = self.rooms.get(&room).map(|s| RoomSnapshot {

@@ -288,6 +288,31 @@ impl Sfu {
         self.ask(|reply| Command::Rooms { reply }).await
     }
 
+    /// Creates `name` (LiveKit's CreateRoom): its own timeouts and capacity
+    /// when given; an existing room is returned as it is.
+    pub async fn create_room(
+        &self,
+        name: &str,
+        settings: Option<RoomSettings>,
+        metadata: &str,
+    ) -> Result<RoomSummary, SfuError> {
+        let (name, metadata) = (name.to_string(), metadata.to_string());
+        self.ask(|reply| Command::CreateRoom {
+            name,
+            settings,
+            metadata,
+            reply,
+        })
+        .await
+    }
+
+    /// Closes `name` at once: everyone is disconnected, `room_finished` is sent.
+    pub async fn delete_room(&self, name: &str) -> Result<(), SfuError> {
+        let name = name.to_string();
+        self.ask(|reply| Command::DeleteRoom { name, reply })
+            .await?
+    }
+
     pub async fn room(&self, room: &str) -> Result<RoomSnapshot, SfuError> {
         let room = room.to_string();
         self.ask(|reply| Command::Room { room, reply }).await?

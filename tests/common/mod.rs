@@ -167,6 +167,11 @@ pub fn app_on_node(pool: PgPool, runner: Arc<dyn Runner>, node: &str) -> TestApp
         sfu: None,
         ice_servers: Arc::new(Vec::new()),
         dev_mode: false,
+        room_defaults: onair::sfu::RoomSettings {
+            empty_timeout: Duration::from_secs(300),
+            departure_timeout: Duration::from_secs(20),
+            max_participants: 0,
+        },
     });
     TestApp {
         router,

@@ -113,6 +113,7 @@ impl SfuServer {
             sfu: Some(sfu.clone()),
             ice_servers: Arc::new(vec!["stun:stun.example.net".into()]),
             dev_mode: options.dev_mode,
+            room_defaults: options.rooms,
         });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
