@@ -166,24 +166,33 @@ async fn go_live(
     if let Some(server) = rtmp {
         body["additionalDestinations"] = json!([{ "type": "custom", "customRtmpUrl": server.url("demo"), "name": "local-rtmp" }]);
     }
+    if let Some(server) = rtmp {
+        // nginx keeps the last run's file: measure this run's bytes only.
+        let _ = std::fs::remove_file(server.recording("demo"));
+    }
     let posted = Instant::now();
-    let created = api
-        .send(reqwest::Method::POST, "/api/video/livestream", Some(body))
-        .await?;
-    let created_after = posted.elapsed();
+    // The RTMP server is watched from the moment of the POST, not after its answer.
+    let first_bytes = async {
+        match rtmp {
+            Some(server) => server.first_bytes("demo", Duration::from_secs(15)).await,
+            None => None,
+        }
+    };
+    let created = async {
+        let created = api
+            .send(reqwest::Method::POST, "/api/video/livestream", Some(body))
+            .await;
+        (created, posted.elapsed())
+    };
+    let ((created, created_after), rtmp_after) = tokio::join!(created, first_bytes);
+    let created = created?;
     let id = created["livestreamId"]
         .as_str()
         .ok_or_else(|| anyhow!("no livestream id: {created}"))?
         .to_string();
-    let (active_after, rtmp_after) = tokio::join!(
-        api.wait_for(&options.room, "active", Duration::from_secs(15)),
-        async {
-            match rtmp {
-                Some(server) => server.first_bytes("demo", Duration::from_secs(15)).await,
-                None => None,
-            }
-        }
-    );
+    let active_after = api
+        .wait_for(&options.room, "active", Duration::from_secs(15))
+        .await;
     let latency = Latency {
         created: created_after,
         active: active_after
