@@ -18,10 +18,12 @@ use tokio::net::UdpSocket;
 use tokio::sync::{broadcast, mpsc, oneshot};
 
 use super::events::{
-    Layer, NtpTime, ParticipantInfo, RoomEvent, RtpPacket, TrackInfo, TrackKind, TrackSid,
+    Codec, Layer, NtpTime, ParticipantInfo, RoomEvent, RtpPacket, TrackInfo, TrackKind, TrackSid,
     TrackSource,
 };
-use super::peer::{Peer, PublishedTrack, Publisher, Role, SessionId, Slot, Viewer, kind_of};
+use super::peer::{
+    Peer, PublishedTrack, Publisher, Role, SessionId, Slot, Viewer, codec_for_pt, kind_of,
+};
 use super::room::{Participant, Room, RoomSettings};
 use super::sdp::{OfferedMedia, SdpFrag};
 use super::sink::{Delivery, Sink};
@@ -380,7 +382,6 @@ impl Engine {
             return;
         };
         let pt = packet.header.payload_type;
-        let codec = peer.codec_for_pt(pt);
         let Role::Publisher(publisher) = &mut peer.role else {
             return;
         };
@@ -391,26 +392,23 @@ impl Engine {
         if !track.forwards_layer(rid) {
             return;
         }
-        let newly_announced = if track.codec.is_none() {
-            let Some(codec) = codec else {
+        // The codec is looked up once, on the track's first packet.
+        let newly_announced = track.codec.is_none();
+        if newly_announced {
+            let Some(codec) = codec_for_pt(&peer.rtc, pt) else {
                 return;
             };
             track.codec = Some((codec, *pt));
-            true
-        } else {
-            false
+        }
+        let Some((codec, _)) = track.codec else {
+            return;
         };
         let (sid, kind, muted) = (track.sid.clone(), track.kind, track.muted);
         let track_layers = track.layers.len();
         let room_name = peer.room.clone();
         if newly_announced {
-            let mut info = TrackInfo::new(
-                sid.clone(),
-                participant.clone(),
-                track.source,
-                codec.expect("checked above"),
-                *pt,
-            );
+            let mut info =
+                TrackInfo::new(sid.clone(), participant.clone(), track.source, codec, *pt);
             info.simulcast_layers = (0..track_layers).map(|n| Layer(n as u8)).collect();
             self.tracks.insert(sid.clone(), (id.clone(), mid));
             self.track_published(&room_name, &participant, info, dirty);
@@ -426,7 +424,7 @@ impl Engine {
                 .speakers
                 .observe(&participant, level.unsigned_abs(), packet.timestamp);
         }
-        self.send_to_viewers(&room_name, &sid, kind, &packet, dirty);
+        self.send_to_viewers(&room_name, (&sid, kind, codec), &packet, dirty);
         let event = RoomEvent::Rtp {
             track: sid.clone(),
             packet: RtpPacket {
@@ -476,21 +474,11 @@ impl Engine {
     fn send_to_viewers(
         &mut self,
         room: &str,
-        track: &TrackSid,
-        kind: TrackKind,
+        (track, kind, codec): (&TrackSid, TrackKind, Codec),
         packet: &RtcPacket,
         dirty: &mut Vec<SessionId>,
     ) {
         let Some(state) = self.rooms.get(room) else {
-            return;
-        };
-        let Some(codec) = self.tracks.get(track).and_then(|(publisher, mid)| {
-            let peer = self.peers.get(publisher)?;
-            match &peer.role {
-                Role::Publisher(p) => p.tracks.get(mid)?.codec.map(|(c, _)| c),
-                Role::Viewer(_) => None,
-            }
-        }) else {
             return;
         };
         for viewer_id in &state.viewers {

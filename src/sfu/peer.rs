@@ -185,17 +185,12 @@ impl Peer {
         }
         pts
     }
+}
 
-    /// Our codec for payload type `pt` as this session negotiated it.
-    pub fn codec_for_pt(&self, pt: Pt) -> Option<Codec> {
-        let params = self
-            .rtc
-            .codec_config()
-            .params()
-            .iter()
-            .find(|p| p.pt() == pt)?;
-        codec_of(params.spec().codec)
-    }
+/// Our codec for payload type `pt` as the session negotiated it.
+pub fn codec_for_pt(rtc: &Rtc, pt: Pt) -> Option<Codec> {
+    let params = rtc.codec_config().params().iter().find(|p| p.pt() == pt)?;
+    codec_of(params.spec().codec)
 }
 
 fn send(sockets: &HashMap<SocketAddr, Arc<UdpSocket>>, transmit: &Transmit) {
