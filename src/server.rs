@@ -12,7 +12,9 @@ use crate::auth::KeyRing;
 use crate::composer::MediaEngine;
 use crate::config::Config;
 use crate::layout::LayoutTemplates;
-use crate::livestream::{Capabilities, LivestreamService, NoMediaEngine, Runner, ServiceSettings};
+use crate::livestream::{
+    Capabilities, LivestreamService, MuxLive, NoMediaEngine, Runner, ServiceSettings,
+};
 use crate::sfu::webhook::WebhookNotifier;
 use crate::sfu::{RoomSettings, Sfu, SfuSettings};
 use crate::store::Store;
@@ -111,6 +113,12 @@ async fn run(
             Arc::new(NoMediaEngine)
         }
     };
+    let mux = MuxLive::from_config(&config.mux)
+        .context("the Mux client could not be set up (mux.*)")?
+        .map(Arc::new);
+    if mux.is_some() {
+        tracing::info!("Mux is configured: go-live sends to a new Mux live stream by default");
+    }
     let livestreams = LivestreamService::new(
         store.clone(),
         runner,
@@ -118,8 +126,12 @@ async fn run(
             node_id: config.server.node_id.clone(),
             limits: config.limits.clone(),
             recordings_dir: config.media.recordings_dir.clone(),
-            capabilities: Capabilities::default(),
+            capabilities: Capabilities {
+                mux: mux.is_some(),
+                ..Capabilities::default()
+            },
             layouts,
+            mux,
         },
     );
     let reconciled = livestreams.reconcile().await?;

@@ -34,6 +34,7 @@ async fn live_server(pool: PgPool, recordings: &Path, rooms: Option<RoomSettings
         live: Some(LiveOptions {
             pool,
             recordings_dir: recordings.to_path_buf(),
+            mux: None,
         }),
         ..SfuOptions::default()
     };

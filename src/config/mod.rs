@@ -63,6 +63,21 @@ pub struct MediaConfig {
 pub struct MuxConfig {
     /// Verifies `Mux-Signature` on incoming webhooks; empty = not configured.
     pub webhook_secret: Secret,
+    /// A Mux access token (Video read/write); both set = go-live sends to Mux.
+    pub token_id: String,
+    pub token_secret: Secret,
+    pub base_url: url::Url,
+    /// Where the program is sent; the stream key is appended.
+    pub ingest_url: String,
+    /// Create Mux test streams (free, watermarked, 5 minutes).
+    pub test: bool,
+}
+
+impl MuxConfig {
+    /// Whether go-live can create Mux live streams.
+    pub fn has_credentials(&self) -> bool {
+        !self.token_id.is_empty() && !self.token_secret.expose().is_empty()
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -193,6 +208,20 @@ impl Config {
             return Err(ConfigError::Invalid {
                 key,
                 message: "must be greater than zero".into(),
+            });
+        }
+        if self.mux.token_id.is_empty() != self.mux.token_secret.expose().is_empty() {
+            return Err(ConfigError::Invalid {
+                key: "mux.token_secret",
+                message: "set both mux.token_id and mux.token_secret, or neither".into(),
+            });
+        }
+        if !(self.mux.ingest_url.starts_with("rtmp://")
+            || self.mux.ingest_url.starts_with("rtmps://"))
+        {
+            return Err(ConfigError::Invalid {
+                key: "mux.ingest_url",
+                message: "must be an rtmp:// or rtmps:// URL".into(),
             });
         }
         if !self.sfu.webhook_api_key.is_empty()

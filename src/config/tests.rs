@@ -91,6 +91,10 @@ fn bad_values_name_their_key() {
         ("ONAIR_SERVER__PUBLIC_URL", "ftp://x", "server.public_url"),
         ("ONAIR_SERVER__NO_SUCH_KEY", "1", "no_such_key"),
         ("ONAIR_KEYS", "missing-colon", "ONAIR_KEYS"),
+        ("ONAIR_MUX__TOKEN_ID", "only-the-id", "mux.token_secret"),
+        ("ONAIR_MUX__INGEST_URL", "https://x", "mux.ingest_url"),
+        ("ONAIR_SFU__WEBHOOK_API_KEY", "nokey", "sfu.webhook_api_key"),
+        ("ONAIR_SFU__EMPTY_TIMEOUT_SECS", "0", "sfu.empty_timeout_secs"),
     ];
     for (var, value, named) in cases {
         Jail::expect_with(|jail| {

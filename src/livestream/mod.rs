@@ -1,6 +1,7 @@
 //! Livestreams: the state machine, go-live/stop orchestration over a media
 //! [`Runner`], and reconciliation after a restart.
 
+mod mux_live;
 mod preset;
 mod request;
 mod runner;
@@ -8,6 +9,7 @@ mod service;
 mod state;
 mod webhooks;
 
+pub use mux_live::{MuxLive, MuxStream};
 pub use preset::{DEFAULT_PRESET, EncodingPreset};
 pub use request::{
     Capabilities, DestinationRequest, GoLive, GoLiveRequest, UpdateRequest, ValidationError,

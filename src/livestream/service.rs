@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use uuid::Uuid;
 
+use super::mux_live::MuxLive;
 use super::request::{
     Capabilities, GoLive, GoLiveRequest, NamedDestination, UpdateRequest, ValidationError,
 };
@@ -28,6 +29,8 @@ pub struct ServiceSettings {
     pub capabilities: Capabilities,
     /// Built-in and user layout templates, to validate layout names.
     pub layouts: Arc<LayoutTemplates>,
+    /// Going live to Mux, when Mux credentials are configured.
+    pub mux: Option<Arc<MuxLive>>,
 }
 
 /// A livestream with its outputs and transition history.
@@ -195,6 +198,10 @@ impl LivestreamService {
         )
         .await?;
 
+        let mut outputs: Vec<OutputSpec> = outputs.into_iter().map(|(_, spec)| spec).collect();
+        if go_live.mux {
+            outputs.push(self.create_mux_stream(id, &go_live).await?);
+        }
         let spec = LiveSpec {
             livestream_id: id,
             room_name: go_live.room_name.clone(),
@@ -203,7 +210,7 @@ impl LivestreamService {
             max_duration: go_live
                 .max_duration_secs
                 .map(|s| Duration::from_secs(s.into())),
-            outputs: outputs.into_iter().map(|(_, spec)| spec).collect(),
+            outputs,
         };
         let output_ids: HashSet<Uuid> = spec.outputs.iter().map(|o| o.id).collect();
         match self.runner.start(spec).await {
@@ -232,6 +239,77 @@ impl LivestreamService {
             }
         }
         self.details(self.row(id).await?).await
+    }
+
+    /// Creates the Mux live stream of livestream `id` and its output. A Mux
+    /// that refuses fails the go-live (502), naming Mux.
+    async fn create_mux_stream(
+        &self,
+        id: Uuid,
+        go_live: &GoLive,
+    ) -> Result<OutputSpec, LivestreamError> {
+        let mux = self.settings.mux.as_ref().ok_or_else(|| {
+            LivestreamError::Unavailable("Mux is not configured on this server".into())
+        })?;
+        let stream = match mux
+            .create(id, &go_live.latency_mode, go_live.max_duration_secs)
+            .await
+        {
+            Ok(stream) => stream,
+            Err(error) => {
+                let message = format!("Mux did not create the live stream: {error}");
+                tracing::warn!(livestream = %id, %error, "Mux live stream not created");
+                self.fail(id, &message).await;
+                return Err(LivestreamError::StartFailed {
+                    livestream_id: id,
+                    message,
+                });
+            }
+        };
+        self.store
+            .set_mux_live_stream(
+                id,
+                &stream.id,
+                stream.playback_id.as_deref(),
+                stream.stream_key.expose(),
+            )
+            .await?;
+        let named = NamedDestination {
+            name: "mux".into(),
+            destination: mux.destination(&stream.stream_key),
+        };
+        let (row, spec) = rtmp_output(&named);
+        self.store.add_outputs(id, &[row]).await?;
+        tracing::info!(livestream = %id, mux_live_stream = %stream.id, "Mux live stream created");
+        Ok(spec)
+    }
+
+    /// Completes the Mux live stream (the recording is finalized now, not
+    /// after the reconnect window) and records its asset when Mux has it;
+    /// webhooks fill in the rest. Failures are logged, never fatal: the
+    /// program has already stopped.
+    async fn complete_mux_stream(&self, id: Uuid) {
+        let (Some(mux), Ok(Some(row))) =
+            (self.settings.mux.as_ref(), self.store.livestream(id).await)
+        else {
+            return;
+        };
+        let Some(live_stream) = row.mux_live_stream_id else {
+            return;
+        };
+        if let Err(error) = mux.complete(&live_stream).await {
+            tracing::warn!(livestream = %id, %error, "Mux live stream not completed");
+            return;
+        }
+        match mux.recording(&live_stream).await {
+            Ok(Some(change)) => {
+                if let Err(error) = self.store.apply_mux_change(id, &change).await {
+                    tracing::warn!(livestream = %id, %error, "could not record the Mux asset");
+                }
+            }
+            Ok(None) => {}
+            Err(error) => tracing::warn!(livestream = %id, %error, "Mux asset not found yet"),
+        }
     }
 
     /// Stops a livestream: `stopping`, then the engine drains and finalizes,
@@ -582,6 +660,7 @@ impl LivestreamService {
                     self.store.update_output(output, &update).await?;
                 }
                 self.store.finish_outputs(id, "stopped").await?;
+                self.complete_mux_stream(id).await;
                 transition(
                     &self.store,
                     id,

@@ -67,6 +67,18 @@ pub enum AssetStatus {
     Unknown,
 }
 
+impl AssetStatus {
+    /// The wire name (`"unknown"` for [`AssetStatus::Unknown`]).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AssetStatus::Preparing => "preparing",
+            AssetStatus::Ready => "ready",
+            AssetStatus::Errored => "errored",
+            AssetStatus::Unknown => "unknown",
+        }
+    }
+}
+
 /// Status of a simulcast target (`idle`, `starting`, `broadcasting`, `errored`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
 #[serde(rename_all = "lowercase")]

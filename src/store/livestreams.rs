@@ -238,6 +238,27 @@ impl Store {
         .await?)
     }
 
+    /// The Mux live stream a livestream sends to (its key kept apart, as stream keys are).
+    pub async fn set_mux_live_stream(
+        &self,
+        id: Uuid,
+        live_stream_id: &str,
+        playback_id: Option<&str>,
+        stream_key: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE livestreams SET mux_live_stream_id = $2, mux_playback_id = $3,
+                mux_stream_key = $4, updated_at = now() WHERE id = $1",
+        )
+        .bind(id)
+        .bind(live_stream_id)
+        .bind(playback_id)
+        .bind(stream_key)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
     pub async fn set_layout(&self, id: Uuid, layout: &str) -> Result<(), StoreError> {
         sqlx::query("UPDATE livestreams SET layout = $2, updated_at = now() WHERE id = $1")
             .bind(id)

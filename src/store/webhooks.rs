@@ -29,6 +29,14 @@ pub struct MuxChange {
 }
 
 impl Store {
+    /// Applies what Mux says (e.g. an asset looked up at stop) to a livestream.
+    pub async fn apply_mux_change(&self, id: Uuid, change: &MuxChange) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        apply_mux_change(&mut tx, id, change).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// Stores a webhook and applies `change` to its livestream, atomically.
     /// Returns `false` (and changes nothing) when the event was seen before.
     pub async fn record_webhook(

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod media;
+pub mod mux_standin;
 pub mod rtmp;
 pub mod sfu;
 
@@ -150,6 +151,7 @@ pub fn app_on_node(pool: PgPool, runner: Arc<dyn Runner>, node: &str) -> TestApp
             recordings_dir: PathBuf::from("/tmp/onair-test-recordings"),
             capabilities: Capabilities::default(),
             layouts: Arc::new(onair::layout::LayoutTemplates::builtin()),
+            mux: None,
         },
     );
     let keys = KeyRing::new(

@@ -10,7 +10,7 @@ use onair::api::{self, AppState};
 use onair::auth::{AccessToken, KeyRing, VideoGrant};
 use onair::composer::MediaEngine;
 use onair::config::Secret;
-use onair::livestream::{Capabilities, LivestreamService, Runner, ServiceSettings};
+use onair::livestream::{Capabilities, LivestreamService, MuxLive, Runner, ServiceSettings};
 use onair::sfu::webhook::WebhookNotifier;
 use onair::sfu::{RoomSettings, Sfu, SfuSettings};
 use onair::store::Store;
@@ -33,6 +33,8 @@ pub struct SfuOptions {
 pub struct LiveOptions {
     pub pool: sqlx::PgPool,
     pub recordings_dir: PathBuf,
+    /// Going live to a (stand-in) Mux, and the secret its webhooks are signed with.
+    pub mux: Option<(Arc<MuxLive>, String)>,
 }
 
 impl Default for SfuOptions {
@@ -77,13 +79,23 @@ impl SfuServer {
             onair::sfu::forward_to_webhooks(sfu.notices(), notifier);
         }
         let layouts = Arc::new(onair::layout::LayoutTemplates::builtin());
+        let mut mux = None;
+        let mut mux_webhook_secret = String::new();
         let (store, runner, recordings_dir): (Store, Arc<dyn Runner>, PathBuf) = match options.live
         {
-            Some(live) => (
-                Store::from_pool(live.pool),
-                Arc::new(MediaEngine::new(sfu.clone(), layouts.clone()).expect("GStreamer works")),
-                live.recordings_dir,
-            ),
+            Some(live) => {
+                if let Some((client, secret)) = live.mux {
+                    mux = Some(client);
+                    mux_webhook_secret = secret;
+                }
+                (
+                    Store::from_pool(live.pool),
+                    Arc::new(
+                        MediaEngine::new(sfu.clone(), layouts.clone()).expect("GStreamer works"),
+                    ),
+                    live.recordings_dir,
+                )
+            }
             None => (
                 Store::from_pool(
                     sqlx::PgPool::connect_lazy("postgres://unused@127.0.0.1:1/unused").unwrap(),
@@ -99,8 +111,12 @@ impl SfuServer {
                 node_id: "sfu-test".into(),
                 limits: limits(),
                 recordings_dir,
-                capabilities: Capabilities::default(),
+                capabilities: Capabilities {
+                    mux: mux.is_some(),
+                    ..Capabilities::default()
+                },
                 layouts,
+                mux,
             },
         );
         let mut keys = std::collections::BTreeMap::new();
@@ -109,7 +125,7 @@ impl SfuServer {
             keys: KeyRing::new(keys),
             store,
             livestreams: service,
-            mux_webhook_secret: Secret::new(""),
+            mux_webhook_secret: Secret::new(mux_webhook_secret),
             sfu: Some(sfu.clone()),
             ice_servers: Arc::new(vec!["stun:stun.example.net".into()]),
             dev_mode: options.dev_mode,
