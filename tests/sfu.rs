@@ -409,8 +409,7 @@ async fn leaving_and_closing_send_signed_livekit_webhooks() {
             max_participants: 0,
         },
         webhook_urls: vec![url],
-        dev_mode: false,
-        live: None,
+        ..SfuOptions::default()
     })
     .await;
     let mut notices = server.sfu.notices();

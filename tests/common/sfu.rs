@@ -22,6 +22,8 @@ use tokio::sync::mpsc;
 use super::{Behaviour, KEY, SECRET, TestRunner, limits};
 
 pub struct SfuOptions {
+    /// HTTP port on 127.0.0.1; 0 = any (set when a peer must know it first).
+    pub port: u16,
     pub rooms: RoomSettings,
     pub webhook_urls: Vec<url::Url>,
     pub dev_mode: bool,
@@ -40,6 +42,7 @@ pub struct LiveOptions {
 impl Default for SfuOptions {
     fn default() -> SfuOptions {
         SfuOptions {
+            port: 0,
             rooms: RoomSettings {
                 empty_timeout: Duration::from_secs(300),
                 departure_timeout: Duration::from_secs(20),
@@ -131,7 +134,9 @@ impl SfuServer {
             dev_mode: options.dev_mode,
             room_defaults: options.rooms,
         });
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", options.port))
+            .await
+            .unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let server = tokio::spawn(async move {
             axum::serve(listener, router).await.unwrap();
