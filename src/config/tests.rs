@@ -94,7 +94,11 @@ fn bad_values_name_their_key() {
         ("ONAIR_MUX__TOKEN_ID", "only-the-id", "mux.token_secret"),
         ("ONAIR_MUX__INGEST_URL", "https://x", "mux.ingest_url"),
         ("ONAIR_SFU__WEBHOOK_API_KEY", "nokey", "sfu.webhook_api_key"),
-        ("ONAIR_SFU__EMPTY_TIMEOUT_SECS", "0", "sfu.empty_timeout_secs"),
+        (
+            "ONAIR_SFU__EMPTY_TIMEOUT_SECS",
+            "0",
+            "sfu.empty_timeout_secs",
+        ),
     ];
     for (var, value, named) in cases {
         Jail::expect_with(|jail| {
