@@ -208,7 +208,8 @@ async fn measure(bench: &SfuBench, sfu: &SfuThread) -> anyhow::Result<Figures> {
 
     let mut probe = Probe::new(sfu);
 
-    let (client, publisher) = Publisher::join(&sfu.sfu, bench, clock.epoch, progress.clone()).await?;
+    let (client, publisher) =
+        Publisher::join(&sfu.sfu, bench, clock.epoch, progress.clone()).await?;
     probe.client_ports.insert(client.local.port());
     let publisher = tokio::spawn(drive(client, publisher, stopped.clone()));
     let mut viewers = Vec::with_capacity(bench.subscribers);
@@ -980,8 +981,13 @@ fn machine_busy() -> Option<Duration> {
         .split_whitespace()
         .map(|v| v.parse().ok())
         .collect::<Option<_>>()?;
-    let busy = [0, 1, 2, 5, 6].iter().map(|i| ticks.get(*i)).sum::<Option<u64>>()?;
-    Some(Duration::from_secs_f64(busy as f64 / clock_ticks_per_second()))
+    let busy = [0, 1, 2, 5, 6]
+        .iter()
+        .map(|i| ticks.get(*i))
+        .sum::<Option<u64>>()?;
+    Some(Duration::from_secs_f64(
+        busy as f64 / clock_ticks_per_second(),
+    ))
 }
 
 /// Datagrams the kernel dropped because a socket's receive buffer was full.
