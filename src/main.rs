@@ -137,6 +137,7 @@ struct SfuBenchArgs {
     /// The publisher's video bitrate.
     #[arg(long, default_value_t = 2500)]
     bitrate_kbps: u32,
+    /// The publisher's frames per second.
     #[arg(long, default_value_t = 30)]
     fps: u32,
     /// Independent runs, each with a fresh SFU; medians are reported.

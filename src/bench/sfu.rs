@@ -88,8 +88,6 @@ fn run_once(bench: &SfuBench) -> anyhow::Result<Figures> {
         .enable_all()
         .build()?;
     let result = clients.block_on(measure(bench, &sfu));
-    // The clients go first so the SFU does not log them timing out.
-    drop(clients);
     sfu.stop();
     result
 }
@@ -321,6 +319,7 @@ impl Client {
         let local = socket.local_addr()?;
         // The first request turns receive timestamps on for this socket.
         let _ = kernel_arrival(&socket);
+        // Sfu::start installed the process-wide crypto provider str0m uses here.
         let mut rtc = Rtc::builder().build(Instant::now());
         rtc.add_local_candidate(Candidate::host(local, "udp")?);
         Ok(Client {
@@ -666,6 +665,9 @@ struct Tally {
     seen_per_viewer: Vec<u64>,
     to_socket: Vec<Duration>,
     to_frame: Vec<Duration>,
+    /// Each viewer's median delay to its socket: the SFU serves viewers in
+    /// turn, so the spread shows what fan-out order costs the last one.
+    socket_p50_per_viewer: Vec<Duration>,
     discontinuities: u64,
     keyframes: u64,
 }
@@ -676,20 +678,27 @@ impl Tally {
             seen_per_viewer: Vec::with_capacity(seen.len()),
             to_socket: Vec::new(),
             to_frame: Vec::new(),
+            socket_p50_per_viewer: Vec::with_capacity(seen.len()),
             discontinuities: 0,
             keyframes: 0,
         };
         for frames in seen {
             let mut got = vec![false; (window.end - window.start) as usize];
+            let mut to_socket = Vec::new();
             for frame in frames.iter().filter(|f| window.contains(&f.index)) {
                 got[(frame.index - window.start) as usize] = true;
                 tally.to_frame.push(frame.delay);
-                tally.to_socket.extend(frame.to_socket);
+                to_socket.extend(frame.to_socket);
                 tally.discontinuities += u64::from(!frame.contiguous);
                 tally.keyframes += u64::from(frame.keyframe);
             }
             let count = got.iter().filter(|g| **g).count();
             tally.seen_per_viewer.push(count as u64);
+            to_socket.sort_unstable();
+            tally
+                .socket_p50_per_viewer
+                .extend(percentile(&to_socket, 0.5));
+            tally.to_socket.extend(to_socket);
         }
         tally
     }
@@ -745,12 +754,16 @@ struct Figures {
     other_cpu_pct: f64,
     to_socket: Delays,
     to_frame: Delays,
+    /// The best and the worst viewer's median delay to its socket, in ms.
+    viewer_p50_range: (f64, f64),
     frames_written: u64,
     frames_min_seen: u64,
     frames_mean_seen: f64,
     loss_pct: f64,
     discontinuities: u64,
     keyframes_seen: u64,
+    /// Viewers whose first frame was not a keyframe (a decoder would wait).
+    delta_starts: usize,
     keyframe_requests: u64,
     /// Since the publisher joined (its first keyframe included).
     keyframe_requests_total: u64,
@@ -785,6 +798,7 @@ impl Figures {
             client_cpu_pct: share(after.client_cpu.saturating_sub(before.client_cpu)),
             process_cpu_pct: share(process_cpu),
             other_cpu_pct: machine.map_or(f64::NAN, |m| share(m.saturating_sub(process_cpu))),
+            viewer_p50_range: millis_range(&tally.socket_p50_per_viewer),
             to_socket: Delays::of(tally.to_socket),
             to_frame: Delays::of(tally.to_frame),
             frames_written,
@@ -793,6 +807,10 @@ impl Figures {
             loss_pct: 100.0 * (1.0 - total_seen as f64 / expected as f64),
             discontinuities: tally.discontinuities,
             keyframes_seen: tally.keyframes,
+            delta_starts: seen
+                .iter()
+                .filter(|frames| frames.first().is_some_and(|f| !f.keyframe))
+                .count(),
             keyframe_requests: after.keyframe_requests - before.keyframe_requests,
             keyframe_requests_total: after.keyframe_requests,
             send_failures: after.send_failures - before.send_failures,
@@ -818,18 +836,20 @@ impl Figures {
                 self.other_cpu_pct,
             ),
             format!(
-                "delay p50 / p99 / max to viewer socket {}, to assembled frame {}",
-                self.to_socket, self.to_frame
+                "delay p50 / p99 / max to viewer socket {}, to assembled frame {}; p50 of the \
+                 best served viewer {:.2} ms, of the worst {:.2} ms",
+                self.to_socket, self.to_frame, self.viewer_p50_range.0, self.viewer_p50_range.1,
             ),
             format!(
                 "{} frames written, per viewer {} min / {:.1} mean seen ({:.3}% lost, {} after \
-                 a sequence gap, {} keyframes)",
+                 a sequence gap, {} keyframes); {} viewers started on a delta frame",
                 self.frames_written,
                 self.frames_min_seen,
                 self.frames_mean_seen,
                 self.loss_pct,
                 self.discontinuities,
                 self.keyframes_seen,
+                self.delta_starts,
             ),
             format!(
                 "keyframe requests {} in the window, {} since joining; receive-buffer drops: \
@@ -848,11 +868,11 @@ fn report(bench: &SfuBench, runs: &[Figures]) {
     println!(
         "| viewers | forwarded pkt/s | SFU thread CPU (of one core) | forwarded pkt/s per core \
          | delay to viewer socket p50 / p99 / max | delay to assembled frame p50 / p99 / max \
-         | frames lost | client thread CPU | peak RSS |"
+         | frames lost | p50 of the best / worst served viewer | client thread CPU | peak RSS |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|");
     println!(
-        "| {} | {:.0} | {:.1}% | {:.0} | {} | {} | {:.3}% | {:.1}% | {:.0} MB |",
+        "| {} | {:.0} | {:.1}% | {:.0} | {} | {} | {:.3}% | {:.2} / {:.2} ms | {:.1}% | {:.0} MB |",
         bench.subscribers,
         med(|f| f.forwarded_pps),
         med(|f| f.sfu_cpu_pct),
@@ -860,6 +880,8 @@ fn report(bench: &SfuBench, runs: &[Figures]) {
         Delays::median(runs, |f| f.to_socket),
         Delays::median(runs, |f| f.to_frame),
         med(|f| f.loss_pct),
+        med(|f| f.viewer_p50_range.0),
+        med(|f| f.viewer_p50_range.1),
         med(|f| f.client_cpu_pct),
         med(|f| f.peak_rss_mb),
     );
@@ -888,6 +910,12 @@ fn report(bench: &SfuBench, runs: &[Figures]) {
 fn percentile(sorted: &[Duration], p: f64) -> Option<Duration> {
     let rank = (p * sorted.len() as f64).ceil() as usize;
     sorted.get(rank.clamp(1, sorted.len().max(1)) - 1).copied()
+}
+
+/// The smallest and largest of `values` in milliseconds (NaN for none).
+fn millis_range(values: &[Duration]) -> (f64, f64) {
+    let ms = |d: Option<&Duration>| d.map_or(f64::NAN, |d| d.as_secs_f64() * 1e3);
+    (ms(values.iter().min()), ms(values.iter().max()))
 }
 
 /// The middle value (the upper one of an even count); NaN for none.
