@@ -2,7 +2,7 @@
 //! subscriber, so forwarding needs no locks. Signaling reaches it as
 //! commands; datagrams from the media sockets as they arrive.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
@@ -115,6 +115,28 @@ struct RoomState {
     viewers: Vec<SessionId>,
     sinks: Vec<SinkId>,
     sessions: HashMap<super::ParticipantSid, SessionId>,
+}
+
+/// Sessions written to while handling one input, to be polled; each once
+/// per round (a set: with many viewers a list search per packet was quadratic).
+#[derive(Default)]
+struct Dirty {
+    queue: Vec<SessionId>,
+    queued: HashSet<SessionId>,
+}
+
+impl Dirty {
+    fn mark(&mut self, id: &SessionId) {
+        if self.queued.insert(id.clone()) {
+            self.queue.push(id.clone());
+        }
+    }
+
+    fn pop(&mut self) -> Option<SessionId> {
+        let id = self.queue.pop()?;
+        self.queued.remove(&id);
+        Some(id)
+    }
 }
 
 pub struct Engine {
@@ -253,7 +275,8 @@ impl Engine {
 
     /// Polls `first` and every session its events write to, until all wait.
     fn drive(&mut self, first: &SessionId) {
-        let mut dirty = vec![first.clone()];
+        let mut dirty = Dirty::default();
+        dirty.mark(first);
         while let Some(id) = dirty.pop() {
             let Some(peer) = self.peers.get_mut(&id) else {
                 continue;
@@ -265,7 +288,7 @@ impl Engine {
         }
     }
 
-    fn on_event(&mut self, id: &SessionId, event: Event, dirty: &mut Vec<SessionId>) {
+    fn on_event(&mut self, id: &SessionId, event: Event, dirty: &mut Dirty) {
         match event {
             Event::Connected => {
                 if let Some(peer) = self.peers.get_mut(id) {
@@ -321,7 +344,7 @@ impl Engine {
         mid: Mid,
         kind: MediaKind,
         direction: Direction,
-        dirty: &mut Vec<SessionId>,
+        dirty: &mut Dirty,
     ) {
         let Some(peer) = self.peers.get_mut(id) else {
             return;
@@ -367,7 +390,7 @@ impl Engine {
         }
     }
 
-    fn forward(&mut self, id: &SessionId, packet: RtcPacket, dirty: &mut Vec<SessionId>) {
+    fn forward(&mut self, id: &SessionId, packet: RtcPacket, dirty: &mut Dirty) {
         let Some(peer) = self.peers.get_mut(id) else {
             return;
         };
@@ -476,7 +499,7 @@ impl Engine {
         room: &str,
         (track, kind, codec): (&TrackSid, TrackKind, Codec),
         packet: &RtcPacket,
-        dirty: &mut Vec<SessionId>,
+        dirty: &mut Dirty,
     ) {
         let Some(state) = self.rooms.get(room) else {
             return;
@@ -522,21 +545,18 @@ impl Engine {
                 .nackable(kind == TrackKind::Video),
             );
             self.stats.forwarded.fetch_add(1, Relaxed);
-            if !dirty.contains(viewer_id) {
-                dirty.push(viewer_id.clone());
-            }
+            dirty.mark(viewer_id);
         }
     }
 
-    fn request_keyframe(&mut self, track: &TrackSid, dirty: &mut Vec<SessionId>) {
+    fn request_keyframe(&mut self, track: &TrackSid, dirty: &mut Dirty) {
         let Some((publisher, mid)) = self.tracks.get(track).cloned() else {
             return;
         };
         if let Some(peer) = self.peers.get_mut(&publisher)
             && peer.request_keyframe(mid, Instant::now())
-            && !dirty.contains(&publisher)
         {
-            dirty.push(publisher);
+            dirty.mark(&publisher);
         }
     }
 
@@ -583,7 +603,7 @@ impl Engine {
         room: &str,
         participant: &super::ParticipantSid,
         info: TrackInfo,
-        dirty: &mut Vec<SessionId>,
+        dirty: &mut Dirty,
     ) {
         let Some(state) = self.rooms.get_mut(room) else {
             return;
@@ -612,7 +632,7 @@ impl Engine {
     }
 
     /// Gives each viewer's free slots the target's tracks of the same kind.
-    fn assign_viewer_slots(&mut self, room: &str, dirty: &mut Vec<SessionId>) {
+    fn assign_viewer_slots(&mut self, room: &str, dirty: &mut Dirty) {
         let Some(state) = self.rooms.get(room) else {
             return;
         };
@@ -701,9 +721,9 @@ impl Engine {
                 let _ = reply.send(Ok(self.subscribe(&room, capacity)));
             }
             Command::KeyframeRequest { track } => {
-                let mut dirty = Vec::new();
+                let mut dirty = Dirty::default();
                 self.request_keyframe(&track, &mut dirty);
-                for id in dirty {
+                while let Some(id) = dirty.pop() {
                     self.drive(&id);
                 }
             }
@@ -1018,11 +1038,11 @@ impl Engine {
             .collect();
         self.sinks.insert(id, sink);
         tracing::info!(room, sink = id, "in-process subscriber attached");
-        let mut dirty = Vec::new();
+        let mut dirty = Dirty::default();
         for track in video {
             self.request_keyframe(&track, &mut dirty);
         }
-        for peer in dirty {
+        while let Some(peer) = dirty.pop() {
             self.drive(&peer);
         }
         (id, rx)
@@ -1157,6 +1177,14 @@ impl Engine {
         }
         for sink in self.sinks.values_mut() {
             sink.flush();
+        }
+        let deferred: Vec<SessionId> = self
+            .peers
+            .values_mut()
+            .filter_map(|p| p.send_deferred_keyframe_requests(now).then(|| p.id.clone()))
+            .collect();
+        for id in deferred {
+            self.drive(&id);
         }
         let names: Vec<String> = self.rooms.keys().cloned().collect();
         for name in names {

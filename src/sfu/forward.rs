@@ -38,11 +38,14 @@ impl SeqRewriter {
 }
 
 /// At most one keyframe request per `interval`: many subscribers asking at
-/// once must not make the publisher send a stream of keyframes.
+/// once must not make the publisher send a stream of keyframes. A request
+/// that comes too soon is not lost: it is remembered and sent when the
+/// interval is up (subscribers joining together all need that keyframe).
 #[derive(Debug, Clone)]
 pub struct KeyframeThrottle {
     interval: Duration,
     last: Option<Instant>,
+    deferred: bool,
 }
 
 impl KeyframeThrottle {
@@ -50,18 +53,27 @@ impl KeyframeThrottle {
         KeyframeThrottle {
             interval,
             last: None,
+            deferred: false,
         }
     }
 
+    /// Whether to send a request now; if not, one is deferred.
     pub fn allow(&mut self, now: Instant) -> bool {
         if self
             .last
             .is_some_and(|last| now.duration_since(last) < self.interval)
         {
+            self.deferred = true;
             return false;
         }
         self.last = Some(now);
+        self.deferred = false;
         true
+    }
+
+    /// Whether a deferred request is due now (it is then sent).
+    pub fn deferred_due(&mut self, now: Instant) -> bool {
+        self.deferred && self.allow(now)
     }
 }
 
@@ -98,6 +110,18 @@ mod tests {
         assert!(throttle.allow(now));
         assert!(!throttle.allow(now + Duration::from_millis(499)));
         assert!(throttle.allow(now + Duration::from_millis(500)));
+    }
+
+    #[test]
+    fn a_throttled_request_is_sent_when_the_interval_is_up() {
+        let now = Instant::now();
+        let mut throttle = KeyframeThrottle::new(Duration::from_millis(500));
+        assert!(!throttle.deferred_due(now));
+        assert!(throttle.allow(now));
+        assert!(!throttle.allow(now + Duration::from_millis(100)));
+        assert!(!throttle.deferred_due(now + Duration::from_millis(400)));
+        assert!(throttle.deferred_due(now + Duration::from_millis(500)));
+        assert!(!throttle.deferred_due(now + Duration::from_millis(1500)));
     }
 
     #[test]

@@ -42,11 +42,28 @@ pub async fn bind_media_sockets(
         let socket = UdpSocket::bind(SocketAddr::new(*ip, port))
             .await
             .map_err(|e| io::Error::new(e.kind(), format!("cannot bind UDP {ip}:{port}: {e}")))?;
+        enlarge_receive_buffer(&socket);
         let local = socket.local_addr()?;
         port = local.port();
         sockets.push((local, Arc::new(socket)));
     }
     Ok(sockets)
+}
+
+/// Bytes of datagrams a media socket may hold while the SFU loop is busy.
+/// The kernel default (~208 kB) overflowed with a few hundred viewers'
+/// RTCP feedback in the benchmark.
+const RECEIVE_BUFFER: usize = 4 << 20;
+
+/// Best effort: as root past `net.core.rmem_max`, otherwise up to it.
+fn enlarge_receive_buffer(socket: &UdpSocket) {
+    use nix::sys::socket::{setsockopt, sockopt};
+    let forced = setsockopt(socket, sockopt::RcvBufForce, &RECEIVE_BUFFER);
+    if forced.is_err()
+        && let Err(error) = setsockopt(socket, sockopt::RcvBuf, &RECEIVE_BUFFER)
+    {
+        tracing::debug!(%error, "could not enlarge the media socket's receive buffer");
+    }
 }
 
 #[cfg(test)]

@@ -159,6 +159,33 @@ impl Peer {
             return false;
         }
         let rid = track.best_layer();
+        self.send_pli(mid, rid)
+    }
+
+    /// Sends the keyframe requests that were throttled earlier and are due;
+    /// true when one went out.
+    pub fn send_deferred_keyframe_requests(&mut self, now: Instant) -> bool {
+        let Role::Publisher(publisher) = &mut self.role else {
+            return false;
+        };
+        let due: Vec<(Mid, Option<Rid>)> = publisher
+            .tracks
+            .iter_mut()
+            .filter_map(|(mid, track)| {
+                track
+                    .throttle
+                    .deferred_due(now)
+                    .then(|| (*mid, track.best_layer()))
+            })
+            .collect();
+        let mut sent = false;
+        for (mid, rid) in due {
+            sent |= self.send_pli(mid, rid);
+        }
+        sent
+    }
+
+    fn send_pli(&mut self, mid: Mid, rid: Option<Rid>) -> bool {
         let mut api = self.rtc.direct_api();
         match api.stream_rx_by_mid(mid, rid) {
             Some(stream) => {
