@@ -449,3 +449,105 @@ async fn a_broken_layout_template_keeps_the_last_scene_on_air() {
     let frame = Frame::at(&path, 3.5, 1280, 720);
     assert_colours(&frame, &regions, &[RED], "the gallery scene stays on air");
 }
+
+/// The next run event `want` accepts, within `within`.
+async fn next_event(
+    events: &mut mpsc::Receiver<RunEvent>,
+    within: Duration,
+    want: impl Fn(&RunEvent) -> bool,
+) -> RunEvent {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        match tokio::time::timeout_at(deadline, events.recv()).await {
+            Ok(Some(event)) if want(&event) => return event,
+            Ok(Some(RunEvent::Ended { error })) => panic!("program ended: {error:?}"),
+            Ok(Some(_)) => {}
+            _ => panic!("no such event within {within:?}"),
+        }
+    }
+}
+
+/// The longest pause between consecutive video packets of a recording.
+fn longest_gap(path: &std::path::Path) -> f64 {
+    let times = video_packet_times(path);
+    assert!(
+        times.len() > 100,
+        "{} has {} video packets",
+        path.display(),
+        times.len()
+    );
+    times.windows(2).map(|w| w[1] - w[0]).fold(0.0, f64::max)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_destination_is_retried_while_the_others_keep_receiving() {
+    let _turn = SERIAL.lock().await;
+    let mut servers = [NginxRtmp::start(), NginxRtmp::start(), NginxRtmp::start()];
+    let specs: Vec<OutputSpec> = servers
+        .iter()
+        .enumerate()
+        .map(|(n, server)| OutputSpec {
+            id: Uuid::new_v4(),
+            name: format!("destination-{n}"),
+            target: OutputTarget::Rtmp {
+                url: onair::config::Secret::new(server.url("program")),
+            },
+        })
+        .collect();
+    let mut h = start("gallery", specs.clone());
+    let _a = Publisher::join(&h.room, &h.handle, 0, "One", RED, Codec::Vp8, 440).await;
+    let _b = Publisher::join(&h.room, &h.handle, 1, "Two", BLUE, Codec::Vp8, 550).await;
+    let mut waiting: Vec<Uuid> = specs.iter().map(|s| s.id).collect();
+    while !waiting.is_empty() {
+        if let RunEvent::OutputLive { output } =
+            next_event(&mut h.events, Duration::from_secs(10), |e| {
+                matches!(e, RunEvent::OutputLive { .. })
+            })
+            .await
+        {
+            waiting.retain(|id| *id != output);
+        }
+    }
+    sleep_until(h.started, 3.0).await;
+
+    // The second platform goes down: that destination is retried, alone.
+    servers[1].kill();
+    let down = specs[1].id;
+    next_event(
+        &mut h.events,
+        Duration::from_secs(10),
+        |e| matches!(e, RunEvent::OutputRetrying { output, .. } if *output == down),
+    )
+    .await;
+    sleep_until(h.started, 6.0).await;
+    servers[1].restart();
+    let restarted = Instant::now();
+    next_event(
+        &mut h.events,
+        Duration::from_secs(10),
+        |e| matches!(e, RunEvent::OutputLive { output } if *output == down),
+    )
+    .await;
+    let back_after = restarted.elapsed();
+    assert!(
+        back_after < Duration::from_secs(5),
+        "live again only after {back_after:?}"
+    );
+    sleep_until(h.started, 10.0).await;
+    h.composer.stop().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await; // nginx closes the recordings
+
+    for n in [0, 2] {
+        let recording = servers[n].recording("program");
+        keep(&recording);
+        let gap = longest_gap(&recording);
+        assert!(
+            gap < 0.5,
+            "destination {n} had a {gap:.2} s gap while another was down"
+        );
+        assert!(duration(&probe(&recording)) > 8.0);
+    }
+    // The restarted destination received the program again.
+    let again = servers[1].recording("program");
+    assert_h264_aac(&probe(&again), 1280, 720);
+}

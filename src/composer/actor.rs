@@ -29,6 +29,12 @@ const KEYFRAME_RETRY: Duration = Duration::from_millis(500);
 const FINALIZE_TIMEOUT: Duration = Duration::from_secs(10);
 const TICK: Duration = Duration::from_millis(250);
 const BYTES_REPORT_EVERY: u32 = 8; // ticks
+/// A destination that was live and then fails is retried for this long
+/// before it is given up (one that never connected fails at once: that is a
+/// wrong URL or key, not an outage).
+const RETRY_BUDGET: Duration = Duration::from_secs(30);
+const FIRST_RETRY_DELAY: Duration = Duration::from_millis(500);
+const MAX_RETRY_DELAY: Duration = Duration::from_secs(8);
 
 /// A room subscription as the composer consumes it.
 pub struct RoomFeed {
@@ -96,6 +102,7 @@ impl Composer {
             scene: None,
             overlay,
             outputs: HashMap::new(),
+            retrying: HashMap::new(),
             handle: room.handle,
             events,
             stats: stats.clone(),
@@ -162,8 +169,19 @@ struct AttachedOutput {
     bin: OutputBin,
     tee_pads: [(gst::Element, gst::Pad); 2],
     live: bool,
+    /// Set while this is a retry that has not delivered yet: since when the
+    /// destination has been failing, and the delay before the next retry.
+    failing: Option<(Instant, Duration)>,
     /// Set when the sink saw end-of-stream (the file is finalized).
     finished: Arc<AtomicBool>,
+}
+
+/// A destination torn down after an error, to be attached again at `due`.
+struct Retry {
+    spec: OutputSpec,
+    due: Instant,
+    failing_since: Instant,
+    delay: Duration,
 }
 
 struct Actor {
@@ -181,6 +199,8 @@ struct Actor {
     scene: Option<Scene>,
     overlay: Overlay,
     outputs: HashMap<Uuid, AttachedOutput>,
+    /// Destinations waiting to be attached again.
+    retrying: HashMap<Uuid, Retry>,
     handle: Arc<dyn RoomHandle>,
     events: mpsc::Sender<RunEvent>,
     stats: Arc<ComposerStats>,
@@ -321,6 +341,7 @@ impl Actor {
                         self.detach_output(output);
                         Ok(())
                     }
+                    None if self.retrying.remove(&id).is_some() => Ok(()),
                     None => Err(ComposerError::Output {
                         name: id.to_string(),
                         message: "no such output".into(),
@@ -370,13 +391,7 @@ impl Actor {
                     .unwrap_or_default();
                 if let Some(id) = self.output_of(message) {
                     if let Some(output) = self.outputs.remove(&id) {
-                        let name = output.spec.name.clone();
-                        tracing::warn!(output = %name, error = %text, "output failed");
-                        self.detach_output(output);
-                        let _ = self.events.try_send(RunEvent::OutputFailed {
-                            output: id,
-                            error: format!("{name}: {text}"),
-                        });
+                        self.output_failed(output, &text);
                     }
                     return None;
                 }
@@ -402,9 +417,11 @@ impl Actor {
         for (id, output) in &mut self.outputs {
             if !output.live && output.bin.is_flowing() {
                 output.live = true;
+                output.failing = None;
                 live.push(*id);
             }
         }
+        self.retry_due_outputs();
         for output in live {
             let _ = self.events.send(RunEvent::OutputLive { output }).await;
         }
@@ -597,10 +614,97 @@ impl Actor {
                 bin,
                 tee_pads,
                 live: false,
+                failing: None,
                 finished,
             },
         );
         Ok(())
+    }
+
+    /// An output's bin reported an error: it is torn down; a destination
+    /// that had delivered (or is being retried) is retried with backoff
+    /// until [`RETRY_BUDGET`] runs out, anything else fails for good.
+    fn output_failed(&mut self, output: AttachedOutput, text: &str) {
+        let id = output.spec.id;
+        let error = format!("{}: {text}", output.spec.name);
+        let retriable = matches!(output.spec.target, OutputTarget::Rtmp { .. })
+            && (output.live || output.failing.is_some());
+        let now = Instant::now();
+        let (failing_since, delay) = output.failing.unwrap_or((now, FIRST_RETRY_DELAY));
+        let spec = output.spec.clone();
+        self.detach_output(output);
+        if retriable && now.duration_since(failing_since) < RETRY_BUDGET {
+            tracing::warn!(output = %spec.name, error = %text, retry_in = ?delay, "output failed; retrying");
+            self.retrying.insert(
+                id,
+                Retry {
+                    spec,
+                    due: now + delay,
+                    failing_since,
+                    delay,
+                },
+            );
+            let _ = self
+                .events
+                .try_send(RunEvent::OutputRetrying { output: id, error });
+        } else {
+            let error = if retriable {
+                format!(
+                    "{error} (gave up after {}s of retries)",
+                    RETRY_BUDGET.as_secs()
+                )
+            } else {
+                error
+            };
+            tracing::warn!(output = %spec.name, %error, "output failed");
+            let _ = self
+                .events
+                .try_send(RunEvent::OutputFailed { output: id, error });
+        }
+    }
+
+    /// Attaches again the destinations whose retry is due.
+    fn retry_due_outputs(&mut self) {
+        let now = Instant::now();
+        let due: Vec<Uuid> = self
+            .retrying
+            .iter()
+            .filter(|(_, retry)| retry.due <= now)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in due {
+            let Some(retry) = self.retrying.remove(&id) else {
+                continue;
+            };
+            let next_delay = (retry.delay * 2).min(MAX_RETRY_DELAY);
+            match self.attach_output(retry.spec.clone(), true) {
+                Ok(()) => {
+                    if let Some(output) = self.outputs.get_mut(&id) {
+                        output.failing = Some((retry.failing_since, next_delay));
+                    }
+                }
+                Err(error) if now.duration_since(retry.failing_since) >= RETRY_BUDGET => {
+                    let _ = self.events.try_send(RunEvent::OutputFailed {
+                        output: id,
+                        error: format!(
+                            "{error} (gave up after {}s of retries)",
+                            RETRY_BUDGET.as_secs()
+                        ),
+                    });
+                }
+                Err(error) => {
+                    tracing::warn!(output = %retry.spec.name, %error, "retry could not attach");
+                    self.retrying.insert(
+                        id,
+                        Retry {
+                            due: now + next_delay,
+                            delay: next_delay,
+                            ..retry
+                        },
+                    );
+                }
+            }
+        }
     }
 
     /// Unhooks an output from the tees, ends its stream and removes it.

@@ -2,6 +2,7 @@
 //! every stream it receives to FLV: the demo's "platform", and the tests'.
 
 use std::net::TcpListener;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -24,12 +25,17 @@ impl LocalRtmp {
 
     /// Starts nginx on a free loopback port, keeping its files in `dir`.
     pub fn start_in(dir: &Path) -> anyhow::Result<LocalRtmp> {
+        let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        LocalRtmp::start_on(dir, port)
+    }
+
+    /// Starts nginx on `port` (e.g. again after [`LocalRtmp::stop`]).
+    pub fn start_on(dir: &Path, port: u16) -> anyhow::Result<LocalRtmp> {
         if !LocalRtmp::available() {
             return Err(anyhow!(
                 "install nginx and libnginx-mod-rtmp (scripts/setup does)"
             ));
         }
-        let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
         std::fs::create_dir_all(dir.join("records"))?;
         std::fs::create_dir_all(dir.join("logs"))?;
         let dir = dir.canonicalize()?;
@@ -48,7 +54,9 @@ impl LocalRtmp {
         );
         let conf = dir.join("nginx.conf");
         std::fs::write(&conf, config)?;
+        // Its own process group, so the workers die with the master.
         let child = Command::new("nginx")
+            .process_group(0)
             .arg("-c")
             .arg(&conf)
             .arg("-p")
@@ -95,9 +103,18 @@ impl LocalRtmp {
     }
 }
 
+impl LocalRtmp {
+    /// Kills the server (master and workers) at once, as a crash would.
+    pub fn stop(self) {
+        drop(self);
+    }
+}
+
 impl Drop for LocalRtmp {
     fn drop(&mut self) {
-        let _ = self.child.kill();
+        // nginx's workers outlive a killed master: kill the whole group.
+        let group = nix::unistd::Pid::from_raw(self.child.id() as i32);
+        let _ = nix::sys::signal::killpg(group, nix::sys::signal::Signal::SIGKILL);
         let _ = self.child.wait();
     }
 }
