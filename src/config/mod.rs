@@ -86,6 +86,8 @@ pub struct LimitsConfig {
     pub max_livestreams: u32,
     pub max_duration_secs: u32,
     pub max_destinations: u32,
+    /// Custom RTMP URLs may point at loopback/private addresses.
+    pub allow_private_destinations: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]

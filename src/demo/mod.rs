@@ -78,7 +78,9 @@ fn token(identity: &str, name: &str, grant: VideoGrant) -> anyhow::Result<String
     )
 }
 
-pub async fn run(config: Config, options: DemoOptions) -> anyhow::Result<()> {
+pub async fn run(mut config: Config, options: DemoOptions) -> anyhow::Result<()> {
+    // The demo's RTMP destination is its own nginx on 127.0.0.1.
+    config.limits.allow_private_destinations = true;
     let base = format!("http://{}", config.server.listen);
     let recordings = config.media.recordings_dir.clone();
     let (stop_server, stopped) = oneshot::channel::<()>();

@@ -1,6 +1,7 @@
 //! Livestreams: the state machine, go-live/stop orchestration over a media
 //! [`Runner`], and reconciliation after a restart.
 
+mod address_check;
 mod mux_live;
 mod preset;
 mod request;

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use uuid::Uuid;
 
+use super::address_check;
 use super::mux_live::MuxLive;
 use super::request::{
     Capabilities, GoLive, GoLiveRequest, NamedDestination, UpdateRequest, ValidationError,
@@ -150,6 +151,8 @@ impl LivestreamService {
             self.settings.capabilities,
             &self.settings.layouts,
         )?;
+        let allow_private = self.settings.limits.allow_private_destinations;
+        address_check::check_public(&go_live.destinations, allow_private).await?;
         if !caller.may_record(Some(&go_live.room_name)) {
             return Err(LivestreamError::Forbidden(format!(
                 "this token may not record room `{}` (needs the roomRecord grant for it)",
@@ -351,6 +354,8 @@ impl LivestreamService {
             .count();
         let update =
             request.validate(&self.settings.limits, destinations, &self.settings.layouts)?;
+        let allow_private = self.settings.limits.allow_private_destinations;
+        address_check::check_public(&update.add, allow_private).await?;
         if !caller.may_record(Some(&row.room_name)) {
             return Err(LivestreamError::Forbidden(format!(
                 "this token may not record room `{}`",

@@ -85,6 +85,18 @@ pub struct Destination {
 }
 
 impl Destination {
+    /// The host and port the destination connects to (RTMP 1935, RTMPS 443 by default).
+    pub fn host_port(&self) -> Option<(String, u16)> {
+        let url = url::Url::parse(&self.base_url).ok()?;
+        let default = if url.scheme() == "rtmps" { 443 } else { 1935 };
+        let host = url
+            .host_str()?
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_string();
+        Some((host, url.port().unwrap_or(default)))
+    }
+
     /// Builds a destination from the fields of a go-live request.
     pub fn resolve(
         kind: DestinationType,

@@ -127,6 +127,7 @@ pub fn limits() -> LimitsConfig {
         max_livestreams: 4,
         max_duration_secs: 43200,
         max_destinations: 3,
+        allow_private_destinations: true,
     }
 }
 
