@@ -298,3 +298,94 @@ fn demo_goes_live_with_four_webrtc_participants_and_reports_the_recording() {
     );
     assert!(stdout.contains("h264 1280x720 + aac"), "{stdout}");
 }
+
+/// A recording survives the process being killed mid-program (SIGKILL, as a
+/// crash or power loss): the fragmented MP4 plays up to its last fragments.
+#[test]
+fn a_killed_server_leaves_a_playable_recording() {
+    use std::io::{BufRead, BufReader};
+    let dir = open_tempdir();
+    let mut child = onair()
+        .args([
+            "demo",
+            "--seconds",
+            "60",
+            "--listen",
+            &format!("127.0.0.1:{}", free_port()),
+        ])
+        .current_dir(dir.path())
+        .env("ONAIR_SFU__UDP_PORT", "0")
+        .env("ONAIR_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = BufReader::new(child.stdout.take().unwrap());
+    // Eight progress lines after going live: eight seconds on air.
+    let mut seconds_live = 0;
+    for line in stdout.lines() {
+        let line = line.unwrap();
+        if line.starts_with("demo:") && line.contains(" s  active") {
+            seconds_live += 1;
+            if seconds_live == 8 {
+                break;
+            }
+        }
+    }
+    assert_eq!(seconds_live, 8, "the demo did not stay live");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    child.wait().unwrap();
+
+    let recordings = dir.path().join("recordings");
+    let mp4 = std::fs::read_dir(&recordings)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|e| e == "mp4"))
+        .expect("an MP4 was being written");
+    let probe = Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-show_entries",
+            "format=duration",
+            "-of",
+            "csv=p=0",
+        ])
+        .arg(&mp4)
+        .output()
+        .unwrap();
+    let seconds: f64 = String::from_utf8_lossy(&probe.stdout)
+        .trim()
+        .parse()
+        .unwrap_or(0.0);
+    assert!(seconds >= 5.0, "only {seconds:.1} s survived the crash");
+    // Every frame up to there decodes.
+    let decode = Command::new("ffmpeg")
+        .args(["-v", "error", "-xerror", "-i"])
+        .arg(&mp4)
+        .args(["-f", "null", "-"])
+        .output()
+        .unwrap();
+    assert!(
+        decode.status.success(),
+        "{}",
+        String::from_utf8_lossy(&decode.stderr)
+    );
+    // The killed server's private Postgres is left running: stop it
+    // (SIGQUIT = immediate shutdown) so the temporary directory can go.
+    let pid_file = dir.path().join("data/postgres/postmaster.pid");
+    if let Some(pid) = std::fs::read_to_string(pid_file)
+        .ok()
+        .and_then(|text| text.lines().next()?.trim().parse::<i32>().ok())
+    {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid),
+            nix::sys::signal::Signal::SIGQUIT,
+        );
+    }
+}
