@@ -551,3 +551,54 @@ async fn a_dead_destination_is_retried_while_the_others_keep_receiving() {
     let again = servers[1].recording("program");
     assert_h264_aac(&probe(&again), 1280, 720);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn destinations_added_and_removed_while_live_leave_the_others_alone() {
+    let _turn = SERIAL.lock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let recording = dir.path().join("steady.mp4");
+    let nginx = NginxRtmp::start();
+    let rtmp = |key: &str| OutputSpec {
+        id: Uuid::new_v4(),
+        name: key.into(),
+        target: OutputTarget::Rtmp {
+            url: onair::config::Secret::new(nginx.url(key)),
+        },
+    };
+    let (first, added) = (rtmp("first"), rtmp("added"));
+    let mut h = start("gallery", vec![mp4_output(&recording), first.clone()]);
+    let _a = Publisher::join(&h.room, &h.handle, 0, "One", RED, Codec::Vp8, 440).await;
+    wait_for_live(&mut h.events, first.id).await;
+    sleep_until(h.started, 3.0).await;
+
+    h.composer.add_output(added.clone()).await.unwrap();
+    let added_at = Instant::now();
+    wait_for_live(&mut h.events, added.id).await;
+    assert!(
+        added_at.elapsed() < Duration::from_secs(3),
+        "the added destination took {:?}",
+        added_at.elapsed()
+    );
+    sleep_until(h.started, 6.0).await;
+    h.composer.remove_output(first.id).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let first_size = std::fs::metadata(nginx.recording("first")).unwrap().len();
+    sleep_until(h.started, 9.0).await;
+    assert_eq!(
+        std::fs::metadata(nginx.recording("first")).unwrap().len(),
+        first_size,
+        "the removed destination still receives"
+    );
+    h.composer.stop().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    // The added one carries the program from when it was added…
+    let added_seconds = duration(&probe(&nginx.recording("added")));
+    assert!(
+        (4.5..=7.0).contains(&added_seconds),
+        "added destination has {added_seconds:.1} s"
+    );
+    // …and the recording never noticed either change.
+    assert!(longest_gap(&recording) < 0.5);
+    assert!(duration(&probe(&recording)) > 8.5);
+}
