@@ -150,6 +150,7 @@ async fn run(
         ice_servers: Arc::new(config.sfu.ice_servers.clone()),
         dev_mode: config.server.dev,
         room_defaults: room_settings(config),
+        http_metrics: Default::default(),
     };
     let listener = TcpListener::bind(config.server.listen)
         .await

@@ -246,6 +246,19 @@ async fn three_aiortc_publishers_go_live_to_mp4_and_rtmp(pool: PgPool) {
     // The RTMP copy starts when the server accepted the stream, a little
     // after the MP4; its picture is checked through the MP4.
     check_recording(&flv, wall, false);
+    let metrics = reqwest::get(format!("{}/metrics", server.base))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for line in [
+        "onair_livestreams{status=\"completed\"} 1",
+        "onair_programs_running 0",
+        "onair_sfu_participants 3",
+    ] {
+        assert!(metrics.contains(line), "`{line}` missing from:\n{metrics}");
+    }
     for peer in &mut peers {
         peer.child.kill().await.ok();
     }

@@ -583,11 +583,17 @@ async fn room_service_lists_mutes_and_removes_over_twirp_json() {
     let mut notices = server.sfu.notices();
     let mut publisher = publisher(&server, "hank", 30, "120,60,0");
     publisher.event("connected", CONNECT).await;
-    let video = next_matching(&mut room.events, CONNECT, |e| match e {
-        RoomEvent::TrackPublished(t) if t.kind == TrackKind::Video => Some(t.sid.clone()),
-        _ => None,
-    })
-    .await;
+    // Both tracks are announced (each on its first packet) before listing.
+    let mut published = HashMap::new();
+    while published.len() < 2 {
+        let track = next_matching(&mut room.events, CONNECT, |e| match e {
+            RoomEvent::TrackPublished(t) => Some(t.clone()),
+            _ => None,
+        })
+        .await;
+        published.insert(track.kind, track.sid);
+    }
+    let video = published[&TrackKind::Video].clone();
 
     let lister = join_token("", "ops", |g| {
         g.room_join = false;
@@ -627,6 +633,28 @@ async fn room_service_lists_mutes_and_removes_over_twirp_json() {
         body["participants"][0]["tracks"].as_array().unwrap().len(),
         2
     );
+
+    // The same state as Prometheus metrics.
+    let metrics = reqwest::get(format!("{}/metrics", server.base))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for line in [
+        "onair_sfu_rooms 1",
+        "onair_sfu_participants 1",
+        "onair_sfu_tracks 2",
+        "route=\"/twirp/livekit.RoomService/{method}\",method=\"POST\",status=\"200\"",
+    ] {
+        assert!(metrics.contains(line), "`{line}` missing from:\n{metrics}");
+    }
+    let forwarded: u64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("onair_sfu_packets_total{event=\"received\"} "))
+        .and_then(|v| v.parse().ok())
+        .expect("a received-packets counter");
+    assert!(forwarded > 0);
 
     let mute = serde_json::json!({ "room": ROOM, "identity": "hank", "trackSid": video.as_str(), "muted": true });
     let (status, body) = twirp(&server, "MutePublishedTrack", &admin, mute).await;

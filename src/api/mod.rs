@@ -6,6 +6,7 @@ mod error;
 mod extract;
 mod health;
 mod livestream;
+mod metrics;
 mod rooms;
 mod twirp;
 mod views;
@@ -25,6 +26,7 @@ use crate::sfu::Sfu;
 use crate::store::Store;
 
 pub use error::ApiError;
+pub use metrics::HttpMetrics;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -40,6 +42,7 @@ pub struct AppState {
     pub dev_mode: bool,
     /// Timeouts for rooms created without their own (Twirp CreateRoom).
     pub room_defaults: crate::sfu::RoomSettings,
+    pub http_metrics: HttpMetrics,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -50,6 +53,11 @@ pub fn router(state: AppState) -> Router {
         .merge(whip::routes())
         .merge(rooms::routes())
         .merge(twirp::routes())
+        .merge(metrics::routes())
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            metrics::track,
+        ))
         // 5xx answers are logged where they are made; the layer only notes them.
         .layer(TraceLayer::new_for_http().on_failure(DefaultOnFailure::new().level(Level::DEBUG)))
         .with_state(state)

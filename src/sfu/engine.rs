@@ -1282,6 +1282,7 @@ pub fn room_summary(room: &Room) -> RoomSummary {
         created_at: room.created_at,
         num_participants: room.visible().count() as u32,
         num_publishers: room.visible().filter(|p| !p.tracks.is_empty()).count() as u32,
+        num_tracks: room.visible().map(|p| p.tracks.len()).sum::<usize>() as u32,
         settings: room.settings,
     }
 }

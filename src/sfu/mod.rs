@@ -80,6 +80,7 @@ pub struct RoomSummary {
     pub created_at: SystemTime,
     pub num_participants: u32,
     pub num_publishers: u32,
+    pub num_tracks: u32,
     pub settings: RoomSettings,
 }
 

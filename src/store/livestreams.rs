@@ -259,6 +259,16 @@ impl Store {
         Ok(())
     }
 
+    /// How many livestreams are in each state (for metrics).
+    pub async fn livestream_counts(&self) -> Result<Vec<(String, i64)>, StoreError> {
+        let rows: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT status, count(*) FROM livestreams GROUP BY status ORDER BY status",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows)
+    }
+
     pub async fn set_layout(&self, id: Uuid, layout: &str) -> Result<(), StoreError> {
         sqlx::query("UPDATE livestreams SET layout = $2, updated_at = now() WHERE id = $1")
             .bind(id)

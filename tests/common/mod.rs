@@ -175,6 +175,7 @@ pub fn app_on_node(pool: PgPool, runner: Arc<dyn Runner>, node: &str) -> TestApp
             departure_timeout: Duration::from_secs(20),
             max_participants: 0,
         },
+        http_metrics: Default::default(),
     });
     TestApp {
         router,

@@ -133,6 +133,7 @@ impl SfuServer {
             ice_servers: Arc::new(vec!["stun:stun.example.net".into()]),
             dev_mode: options.dev_mode,
             room_defaults: options.rooms,
+            http_metrics: Default::default(),
         });
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", options.port))
             .await
