@@ -281,6 +281,10 @@ async fn each_validation_rule_answers_with_a_json_error(pool: PgPool) {
         (with(json!({ "hls": true })), "hls_not_configured"),
         (with(json!({ "mp4": false })), "no_outputs"),
         (
+            with(json!({ "audioOnly": true, "videoOnly": true })),
+            "conflicting_media",
+        ),
+        (
             dest(json!({ "type": "periscope", "streamKey": "k" })),
             "invalid_destination",
         ),

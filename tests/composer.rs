@@ -13,7 +13,7 @@ use onair::composer::{Composer, ProgramSettings, RoomFeed};
 use onair::layout::{
     self, Canvas, LayoutName, LayoutTemplates, ParticipantView, Region, RoomView, VideoView,
 };
-use onair::livestream::{OutputSpec, OutputTarget, RunEvent};
+use onair::livestream::{OutputSpec, OutputTarget, ProgramMedia, RunEvent};
 use onair::sfu::{Codec, RoomEvent};
 use tokio::sync::mpsc;
 use uuid::Uuid;
@@ -34,10 +34,13 @@ struct Harness {
 }
 
 fn start(layout: &str, outputs: Vec<OutputSpec>) -> Harness {
+    start_with(ProgramSettings::new(CANVAS, 30, 3000, layout), outputs)
+}
+
+fn start_with(settings: ProgramSettings, outputs: Vec<OutputSpec>) -> Harness {
     let (room, room_rx) = mpsc::channel(4096);
     let (events_tx, events) = mpsc::channel(256);
     let handle = TestRoom::default();
-    let settings = ProgramSettings::new(CANVAS, 30, 3000, layout);
     let feed = RoomFeed {
         events: room_rx,
         handle: Arc::new(handle.clone()),
@@ -601,4 +604,51 @@ async fn destinations_added_and_removed_while_live_leave_the_others_alone() {
     // …and the recording never noticed either change.
     assert!(longest_gap(&recording) < 0.5);
     assert!(duration(&probe(&recording)) > 8.5);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audio_only_and_video_only_programs_carry_only_their_stream() {
+    let _turn = SERIAL.lock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let nginx = NginxRtmp::start();
+    for (media, expected) in [
+        (ProgramMedia::AudioOnly, "audio"),
+        (ProgramMedia::VideoOnly, "video"),
+    ] {
+        let path = dir.path().join(format!("{expected}.mp4"));
+        let rtmp = OutputSpec {
+            id: Uuid::new_v4(),
+            name: expected.into(),
+            target: OutputTarget::Rtmp {
+                url: onair::config::Secret::new(nginx.url(expected)),
+            },
+        };
+        let settings = ProgramSettings {
+            media,
+            ..ProgramSettings::new(CANVAS, 30, 3000, "gallery")
+        };
+        let mut h = start_with(settings, vec![mp4_output(&path), rtmp.clone()]);
+        let _a = Publisher::join(&h.room, &h.handle, 0, "One", RED, Codec::Vp8, 440).await;
+        wait_for_live(&mut h.events, rtmp.id).await;
+        sleep_until(h.started, 4.0).await;
+        h.composer.stop().await.unwrap();
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        for file in [path.clone(), nginx.recording(expected)] {
+            let probe = probe(&file);
+            let kinds: Vec<&str> = probe["streams"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|s| s["codec_type"].as_str().unwrap())
+                .collect();
+            assert_eq!(kinds, [expected], "{}: {probe}", file.display());
+            assert!(duration(&probe) > 2.5, "{}", file.display());
+        }
+        if media == ProgramMedia::AudioOnly {
+            assert!(
+                audio_rms(&path, 1.0, 2.0) > 0.01,
+                "the audio-only program is silent"
+            );
+        }
+    }
 }

@@ -19,6 +19,7 @@ fn new_livestream(room: &str) -> NewLivestream {
         latency_mode: "standard".into(),
         max_duration_secs: None,
         owner_node: "node-a".into(),
+        media: "audio_video".into(),
     }
 }
 

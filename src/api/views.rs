@@ -17,6 +17,8 @@ pub struct LivestreamView {
     pub preset: String,
     pub resolution: String,
     pub fps: i32,
+    /// `audio_video`, `audio_only` or `video_only`.
+    pub media: String,
     pub latency_mode: String,
     pub max_duration: Option<i32>,
     pub mux_live_stream_id: Option<String>,
@@ -95,6 +97,7 @@ impl LivestreamView {
             preset: row.preset,
             resolution: format!("{}x{}", row.width, row.height),
             fps: row.fps,
+            media: row.media,
             latency_mode: row.latency_mode,
             max_duration: row.max_duration_secs,
             playback_url: row

@@ -167,7 +167,8 @@ impl Composer {
 struct AttachedOutput {
     spec: OutputSpec,
     bin: OutputBin,
-    tee_pads: [(gst::Element, gst::Pad); 2],
+    /// The encoder tees' pads feeding this output (video first when present).
+    tee_pads: Vec<(gst::Element, gst::Pad)>,
     live: bool,
     /// Set while this is a retry that has not delivered yet: since when the
     /// destination has been failing, and the delay before the next retry.
@@ -559,7 +560,8 @@ impl Actor {
                 "HLS output is not available in this build yet".into(),
             ));
         }
-        let bin = outputs::media::build(&spec.id.simple().to_string(), &spec.target)
+        let media = self.settings.media;
+        let bin = outputs::media::build(&spec.id.simple().to_string(), &spec.target, media)
             .map_err(|e| failed(e.to_string()))?;
         self.program
             .pipeline
@@ -578,10 +580,11 @@ impl Actor {
             });
         }
         let mut tee_pads = Vec::with_capacity(2);
-        for (tee, kind) in [
-            (&self.program.video_tee, "video"),
-            (&self.program.audio_tee, "audio"),
-        ] {
+        let streams = [
+            (&self.program.video_tee, "video", media.has_video()),
+            (&self.program.audio_tee, "audio", media.has_audio()),
+        ];
+        for (tee, kind, _) in streams.into_iter().filter(|(_, _, wanted)| *wanted) {
             let tee_pad = tee
                 .request_pad_simple("src_%u")
                 .ok_or_else(|| failed("the encoder tee refused a pad".into()))?;
@@ -604,8 +607,6 @@ impl Actor {
                 .build();
             tee_pads[0].1.send_event(event);
         }
-        let tee_pads: [(gst::Element, gst::Pad); 2] =
-            tee_pads.try_into().map_err(|_| failed("tee pads".into()))?;
         tracing::info!(output = %spec.name, kind = target_kind(&spec.target), "output attached");
         self.outputs.insert(
             spec.id,

@@ -16,6 +16,7 @@ use gstreamer::prelude::*;
 use super::background::Background;
 use super::{ComposerError, JITTER_LATENCY, make};
 use crate::layout::{Canvas, Rgba};
+use crate::outputs::ProgramMedia;
 
 /// Encoding and canvas settings of one program.
 #[derive(Debug, Clone)]
@@ -29,6 +30,8 @@ pub struct ProgramSettings {
     pub layout: String,
     /// Drawn at the top-left, at its own size, over the layout's colour.
     pub background_image: Option<PathBuf>,
+    /// The streams every output gets.
+    pub media: ProgramMedia,
 }
 
 impl ProgramSettings {
@@ -41,6 +44,7 @@ impl ProgramSettings {
             keyframe_interval_secs: 2,
             layout: layout.to_string(),
             background_image: None,
+            media: ProgramMedia::AudioVideo,
         }
     }
 }

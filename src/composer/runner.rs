@@ -53,6 +53,10 @@ impl Runner for MediaEngine {
             preset.video_bitrate_kbps,
             &spec.layout,
         );
+        let settings = ProgramSettings {
+            media: spec.media,
+            ..settings
+        };
         let (events, events_rx) = mpsc::channel(RUN_EVENTS);
         let feed = RoomFeed {
             events: room.events,

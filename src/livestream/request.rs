@@ -5,7 +5,7 @@ use serde::Deserialize;
 use super::preset::{DEFAULT_PRESET, EncodingPreset};
 use crate::config::LimitsConfig;
 use crate::layout::{LayoutName, LayoutTemplates};
-use crate::outputs::{Destination, DestinationType};
+use crate::outputs::{Destination, DestinationType, ProgramMedia};
 
 pub const LATENCY_MODES: [&str; 3] = ["low", "reduced", "standard"];
 pub const DEFAULT_LATENCY_MODE: &str = "standard";
@@ -27,6 +27,9 @@ pub struct GoLiveRequest {
     pub additional_destinations: Vec<DestinationRequest>,
     pub hls: Option<bool>,
     pub mp4: Option<bool>,
+    /// LiveKit's room composite options: a program of audio or video alone.
+    pub audio_only: Option<bool>,
+    pub video_only: Option<bool>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -86,6 +89,7 @@ pub struct GoLive {
     pub destinations: Vec<NamedDestination>,
     pub hls: bool,
     pub mp4: bool,
+    pub media: ProgramMedia,
 }
 
 #[derive(Debug, Clone)]
@@ -178,6 +182,20 @@ impl GoLiveRequest {
             ));
         }
         let mp4 = self.mp4.unwrap_or(true);
+        let media = match (
+            self.audio_only.unwrap_or(false),
+            self.video_only.unwrap_or(false),
+        ) {
+            (true, true) => {
+                return Err(invalid(
+                    "conflicting_media",
+                    "audioOnly and videoOnly cannot both be true",
+                ));
+            }
+            (true, false) => ProgramMedia::AudioOnly,
+            (false, true) => ProgramMedia::VideoOnly,
+            (false, false) => ProgramMedia::AudioVideo,
+        };
         let destinations = resolve_destinations(self.additional_destinations, limits, 0)?;
         if !(mux || hls || mp4 || !destinations.is_empty()) {
             return Err(invalid(
@@ -195,6 +213,7 @@ impl GoLiveRequest {
             destinations,
             hls,
             mp4,
+            media,
         })
     }
 }

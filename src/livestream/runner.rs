@@ -9,7 +9,7 @@ use tokio::sync::mpsc;
 use uuid::Uuid;
 
 use super::preset::EncodingPreset;
-pub use crate::outputs::OutputTarget;
+pub use crate::outputs::{OutputTarget, ProgramMedia};
 
 /// Everything the media engine needs to put a room on air.
 #[derive(Debug, Clone)]
@@ -20,6 +20,7 @@ pub struct LiveSpec {
     pub preset: EncodingPreset,
     pub max_duration: Option<Duration>,
     pub outputs: Vec<OutputSpec>,
+    pub media: ProgramMedia,
 }
 
 #[derive(Debug, Clone)]

@@ -179,6 +179,7 @@ impl LivestreamService {
             latency_mode: go_live.latency_mode.clone(),
             max_duration_secs: go_live.max_duration_secs.map(|s| s as i32),
             owner_node: self.settings.node_id.clone(),
+            media: go_live.media.as_str().to_string(),
         };
         let rows: Vec<NewOutput> = outputs.iter().map(|(row, _)| row.clone()).collect();
         self.store
@@ -214,6 +215,7 @@ impl LivestreamService {
                 .max_duration_secs
                 .map(|s| Duration::from_secs(s.into())),
             outputs,
+            media: go_live.media,
         };
         let output_ids: HashSet<Uuid> = spec.outputs.iter().map(|o| o.id).collect();
         match self.runner.start(spec).await {

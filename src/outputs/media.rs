@@ -1,5 +1,6 @@
-//! Output bins that hang off the program's encoder tees. Each has two ghost
-//! sink pads, `video` and `audio`, and counts the bytes it hands to its sink.
+//! Output bins that hang off the program's encoder tees. Each has a ghost
+//! sink pad per stream of the program (`video`, `audio`) and counts the
+//! bytes it hands to its sink.
 //!
 //! ```text
 //! MP4:  queue → mp4mux (fragmented, 1 s fragments: a crash loses at most the last fragment) → filesink
@@ -26,6 +27,45 @@ pub enum OutputTarget {
         path: PathBuf,
     },
     Hls,
+}
+
+/// What a program carries (LiveKit's `audio_only` / `video_only`); every
+/// output of the program gets exactly these streams.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ProgramMedia {
+    #[default]
+    AudioVideo,
+    AudioOnly,
+    VideoOnly,
+}
+
+impl ProgramMedia {
+    /// The stored name (`audio_video`, `audio_only`, `video_only`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProgramMedia::AudioVideo => "audio_video",
+            ProgramMedia::AudioOnly => "audio_only",
+            ProgramMedia::VideoOnly => "video_only",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<ProgramMedia> {
+        [
+            ProgramMedia::AudioVideo,
+            ProgramMedia::AudioOnly,
+            ProgramMedia::VideoOnly,
+        ]
+        .into_iter()
+        .find(|m| m.as_str() == name)
+    }
+
+    pub fn has_video(self) -> bool {
+        self != ProgramMedia::AudioOnly
+    }
+
+    pub fn has_audio(self) -> bool {
+        self != ProgramMedia::VideoOnly
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -84,7 +124,11 @@ fn make(factory: &str, name: &str) -> Result<gst::Element, OutputError> {
 }
 
 /// Builds the bin for `target`; `key` names its elements uniquely.
-pub fn build(key: &str, target: &OutputTarget) -> Result<OutputBin, OutputError> {
+pub fn build(
+    key: &str,
+    target: &OutputTarget,
+    media: ProgramMedia,
+) -> Result<OutputBin, OutputError> {
     let bin = gst::Bin::with_name(&format!("output-{key}"));
     let (mux, sink, leaky, pads) = match target {
         OutputTarget::Mp4 { path } => {
@@ -116,7 +160,13 @@ pub fn build(key: &str, target: &OutputTarget) -> Result<OutputBin, OutputError>
     };
     bin.add_many([&mux, &sink])?;
     mux.link(&sink)?;
-    for (kind, template) in ["video", "audio"].into_iter().zip(pads) {
+    let wanted = [media.has_video(), media.has_audio()];
+    for ((kind, template), _) in ["video", "audio"]
+        .into_iter()
+        .zip(pads)
+        .zip(wanted)
+        .filter(|(_, wanted)| *wanted)
+    {
         let queue = make("queue", &format!("queue-{kind}-{key}"))?;
         // A slow network destination drops old data instead of holding up the
         // program; a file keeps everything (up to 5 s of disk stall).

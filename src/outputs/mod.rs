@@ -5,4 +5,4 @@ pub mod destination;
 pub mod media;
 
 pub use destination::{Destination, DestinationError, DestinationType};
-pub use media::{OutputBin, OutputError, OutputTarget};
+pub use media::{OutputBin, OutputError, OutputTarget, ProgramMedia};

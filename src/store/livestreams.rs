@@ -35,6 +35,7 @@ pub struct LivestreamRow {
     pub ended_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    pub media: String,
 }
 
 #[derive(Debug, Clone)]
@@ -51,6 +52,8 @@ pub struct NewLivestream {
     pub latency_mode: String,
     pub max_duration_secs: Option<i32>,
     pub owner_node: String,
+    /// `audio_video`, `audio_only` or `video_only`.
+    pub media: String,
 }
 
 /// Column changes that ride along with a status change.
@@ -88,8 +91,8 @@ impl Store {
         let mut tx = self.pool.begin().await?;
         let row = sqlx::query_as::<_, LivestreamRow>(
             "INSERT INTO livestreams (id, user_id, room_name, status, layout, preset, width, height, fps,
-                video_bitrate_kbps, latency_mode, max_duration_secs, owner_node)
-             VALUES ($1, $2, $3, 'idle', $4, $5, $6, $7, $8, $9, $10, $11, $12)
+                video_bitrate_kbps, latency_mode, max_duration_secs, owner_node, media)
+             VALUES ($1, $2, $3, 'idle', $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
              RETURNING *",
         )
         .bind(new.id)
@@ -104,6 +107,7 @@ impl Store {
         .bind(&new.latency_mode)
         .bind(new.max_duration_secs)
         .bind(&new.owner_node)
+        .bind(&new.media)
         .fetch_one(&mut *tx)
         .await
         .map_err(classify)?;
