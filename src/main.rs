@@ -238,7 +238,12 @@ struct TokenArgs {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_tracing();
+    // The demo talks to a person on stdout: only warnings from the log there.
+    let default_log = match cli.command {
+        Command::Demo { .. } => "warn",
+        _ => "info,sqlx=warn,tower_http=info",
+    };
+    init_tracing(default_log);
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
@@ -378,9 +383,8 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .build()?)
 }
 
-fn init_tracing() {
-    let filter = EnvFilter::try_from_env("ONAIR_LOG")
-        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,tower_http=info"));
+fn init_tracing(default: &str) {
+    let filter = EnvFilter::try_from_env("ONAIR_LOG").unwrap_or_else(|_| EnvFilter::new(default));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
