@@ -8,9 +8,7 @@ use std::time::{Duration, Instant};
 
 use common::media::{Frame, audio_rms, duration, keep, probe, stream};
 use common::rtmp::NginxRtmp;
-use common::sfu::{LiveOptions, Peer, SfuOptions, SfuServer, join_token};
-use common::{KEY, SECRET};
-use onair::auth::{AccessToken, VideoGrant};
+use common::sfu::{LiveOptions, Peer, SfuOptions, SfuServer, api, publisher};
 use onair::layout::{Canvas, LayoutName, ParticipantView, RoomView, VideoView};
 use onair::sfu::RoomSettings;
 use serde_json::{Value, json};
@@ -18,16 +16,6 @@ use sqlx::PgPool;
 
 const CONNECT: Duration = Duration::from_secs(20);
 const COLOURS: [(u8, u8, u8); 3] = [(200, 30, 30), (30, 200, 30), (30, 30, 200)];
-
-fn recorder_token() -> String {
-    AccessToken::new(KEY, "producer", Duration::from_secs(600))
-        .with_grant(VideoGrant {
-            room_record: true,
-            ..VideoGrant::default()
-        })
-        .sign(SECRET)
-        .unwrap()
-}
 
 async fn live_server(pool: PgPool, recordings: &Path, rooms: Option<RoomSettings>) -> SfuServer {
     let mut options = SfuOptions {
@@ -48,38 +36,14 @@ async fn live_server(pool: PgPool, recordings: &Path, rooms: Option<RoomSettings
 async fn join(server: &SfuServer, room: &str, seconds: u32) -> Vec<Peer> {
     let mut peers = Vec::new();
     for (n, (r, g, b)) in COLOURS.iter().enumerate() {
-        let token = join_token(room, &format!("person-{n}"), |_| {});
-        let mut peer = Peer::python(
-            "whip_publish.py",
-            &[
-                "--url",
-                &server.whip_url(),
-                "--token",
-                &token,
-                "--seconds",
-                &seconds.to_string(),
-                "--color",
-                &format!("{r},{g},{b}"),
-                "--tone",
-                &(440 + 110 * n).to_string(),
-            ],
-        );
+        let identity = format!("person-{n}");
+        let colour = format!("{r},{g},{b}");
+        let tone = 440 + 110 * n as u32;
+        let mut peer = publisher(server, room, &identity, seconds, &colour, tone);
         peer.event("connected", CONNECT).await;
         peers.push(peer);
     }
     peers
-}
-
-async fn api(method: reqwest::Method, url: &str, body: Option<Value>) -> (u16, Value) {
-    let mut request = reqwest::Client::new()
-        .request(method, url)
-        .bearer_auth(recorder_token());
-    if let Some(body) = body {
-        request = request.json(&body);
-    }
-    let response = request.send().await.unwrap();
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap_or(Value::Null))
 }
 
 async fn status(server: &SfuServer, room: &str) -> Value {

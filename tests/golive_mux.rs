@@ -10,9 +10,7 @@ use std::time::{Duration, Instant};
 
 use common::mux_standin::{MuxStandIn, recordings_in};
 use common::rtmp::NginxRtmp;
-use common::sfu::{LiveOptions, Peer, SfuOptions, SfuServer, join_token};
-use common::{KEY, SECRET};
-use onair::auth::{AccessToken, VideoGrant};
+use common::sfu::{LiveOptions, SfuOptions, SfuServer, api, publisher};
 use onair::config::{MuxConfig, Secret};
 use onair::livestream::MuxLive;
 use serde_json::{Value, json};
@@ -20,30 +18,6 @@ use sqlx::PgPool;
 
 const WEBHOOK_SECRET: &str = "mux-webhook-secret-for-the-stand-in";
 const ROOM: &str = "mux-room";
-
-fn producer() -> String {
-    AccessToken::new(KEY, "producer", Duration::from_secs(600))
-        .with_grant(VideoGrant {
-            room_record: true,
-            ..VideoGrant::default()
-        })
-        .sign(SECRET)
-        .unwrap()
-}
-
-async fn call(method: reqwest::Method, url: &str, body: Option<Value>) -> (u16, Value) {
-    let mut request = reqwest::Client::new()
-        .request(method, url)
-        .bearer_auth(producer());
-    if let Some(body) = body {
-        request = request.json(&body);
-    }
-    let response = request.send().await.unwrap();
-    (
-        response.status().as_u16(),
-        response.json().await.unwrap_or(Value::Null),
-    )
-}
 
 /// Polls the status until `check` holds.
 async fn wait_for(server: &SfuServer, what: &str, check: impl Fn(&Value) -> bool) -> Value {
@@ -53,7 +27,7 @@ async fn wait_for(server: &SfuServer, what: &str, check: impl Fn(&Value) -> bool
     );
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        let (_, status) = call(reqwest::Method::GET, &url, None).await;
+        let (_, status) = api(reqwest::Method::GET, &url, None).await;
         if check(&status) {
             return status;
         }
@@ -100,25 +74,12 @@ async fn go_live_with_mux_ends_with_a_vod_asset(pool: PgPool) {
         ..SfuOptions::default()
     })
     .await;
-    let token = join_token(ROOM, "host", |_| {});
-    let mut publisher = Peer::python(
-        "whip_publish.py",
-        &[
-            "--url",
-            &server.whip_url(),
-            "--token",
-            &token,
-            "--seconds",
-            "40",
-            "--tone",
-            "440",
-        ],
-    );
+    let mut publisher = publisher(&server, ROOM, "host", 40, "30,90,200", 440);
     publisher.event("connected", Duration::from_secs(20)).await;
 
     // Mux is on by default when configured: the answer names the stream.
     let url = format!("{}/api/video/livestream", server.base);
-    let (code, created) = call(
+    let (code, created) = api(
         reqwest::Method::POST,
         &url,
         Some(json!({ "roomName": ROOM })),
@@ -164,7 +125,7 @@ async fn go_live_with_mux_ends_with_a_vod_asset(pool: PgPool) {
     .await;
     tokio::time::sleep(Duration::from_secs(3)).await;
 
-    let (code, stopped) = call(
+    let (code, stopped) = api(
         reqwest::Method::DELETE,
         &format!("{url}?roomName={ROOM}"),
         None,
@@ -209,7 +170,7 @@ async fn go_live_with_mux_ends_with_a_vod_asset(pool: PgPool) {
     }
     // Mux's idle does not move our completed livestream backwards.
     assert_eq!(done["status"], "completed");
-    let (_, list) = call(reqwest::Method::GET, &url, None).await;
+    let (_, list) = api(reqwest::Method::GET, &url, None).await;
     let listed = list
         .as_array()
         .or_else(|| list["livestreams"].as_array())
@@ -257,7 +218,7 @@ async fn a_mux_that_refuses_fails_the_go_live(pool: PgPool) {
     })
     .await;
     let url = format!("{}/api/video/livestream", server.base);
-    let (code, body) = call(
+    let (code, body) = api(
         reqwest::Method::POST,
         &url,
         Some(json!({ "roomName": ROOM })),
@@ -278,7 +239,7 @@ async fn a_mux_that_refuses_fails_the_go_live(pool: PgPool) {
         "{status}"
     );
     // mux: false goes live without Mux.
-    let (code, body) = call(
+    let (code, body) = api(
         reqwest::Method::POST,
         &url,
         Some(json!({ "roomName": ROOM, "mux": false })),

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
 use axum::http::HeaderMap;
-use common::sfu::{Peer, SfuOptions, SfuServer, join_token};
+use common::sfu::{Peer, SfuOptions, SfuServer, join_token, publisher};
 use common::{KEY, SECRET};
 use onair::auth::{AccessToken, KeyRing, VideoGrant};
 use onair::config::Secret;
@@ -22,25 +22,6 @@ use tokio::sync::mpsc;
 const ROOM: &str = "sfu-room";
 /// Enough for ICE, DTLS and a first keyframe on a busy 2-core machine.
 const CONNECT: Duration = Duration::from_secs(20);
-
-fn publisher(server: &SfuServer, identity: &str, seconds: u32, colour: &str) -> Peer {
-    let token = join_token(ROOM, identity, |_| {});
-    Peer::python(
-        "whip_publish.py",
-        &[
-            "--url",
-            &server.whip_url(),
-            "--token",
-            &token,
-            "--seconds",
-            &seconds.to_string(),
-            "--color",
-            colour,
-            "--tone",
-            "440",
-        ],
-    )
-}
 
 /// Reads room events until `want` matches one (returned) or time runs out.
 async fn next_matching<T>(
@@ -81,7 +62,7 @@ async fn next_notice<T>(
 async fn aiortc_publisher_reaches_a_whep_viewer_and_an_in_process_subscriber() {
     let server = SfuServer::start(SfuOptions::default()).await;
     let mut room = server.sfu.subscribe_room(ROOM).await.unwrap();
-    let mut publisher = publisher(&server, "alice", 14, "200,30,30");
+    let mut publisher = publisher(&server, ROOM, "alice", 14, "200,30,30", 440);
     publisher.event("connected", CONNECT).await;
 
     // The in-process subscriber learns the participant and both tracks…
@@ -168,7 +149,7 @@ async fn aiortc_publisher_reaches_a_whep_viewer_and_an_in_process_subscriber() {
 async fn a_second_session_with_the_same_identity_disconnects_the_first() {
     let server = SfuServer::start(SfuOptions::default()).await;
     let mut notices = server.sfu.notices();
-    let mut first = publisher(&server, "bob", 30, "30,200,30");
+    let mut first = publisher(&server, ROOM, "bob", 30, "30,200,30", 440);
     first.event("connected", CONNECT).await;
     let first_sid = next_notice(&mut notices, CONNECT, |n| match n {
         RoomNotice::ParticipantJoined(_, p) => Some(p.info.sid.clone()),
@@ -176,7 +157,7 @@ async fn a_second_session_with_the_same_identity_disconnects_the_first() {
     })
     .await;
 
-    let mut second = publisher(&server, "bob", 30, "30,30,200");
+    let mut second = publisher(&server, ROOM, "bob", 30, "30,30,200", 440);
     second.event("connected", CONNECT).await;
     let left = next_notice(&mut notices, CONNECT, |n| match n {
         RoomNotice::ParticipantLeft(_, p) => Some(p.info.sid.clone()),
@@ -329,7 +310,7 @@ async fn signaling_errors_have_clear_statuses() {
 async fn whip_session_supports_trickle_ice_restart_and_delete() {
     let server = SfuServer::start(SfuOptions::default()).await;
     let mut notices = server.sfu.notices();
-    let mut publisher = publisher(&server, "erin", 30, "90,90,90");
+    let mut publisher = publisher(&server, ROOM, "erin", 30, "90,90,90", 440);
     let created = publisher.event("created", CONNECT).await;
     publisher.event("connected", CONNECT).await;
     let location = created["location"].as_str().unwrap().to_string();
@@ -413,7 +394,7 @@ async fn leaving_and_closing_send_signed_livekit_webhooks() {
     })
     .await;
     let mut notices = server.sfu.notices();
-    let mut publisher = publisher(&server, "frank", 4, "10,10,10");
+    let mut publisher = publisher(&server, ROOM, "frank", 4, "10,10,10", 440);
     publisher.event("done", Duration::from_secs(40)).await;
     next_notice(&mut notices, Duration::from_secs(20), |n| match n {
         RoomNotice::RoomFinished(room) => Some(room.name.clone()),
@@ -500,7 +481,7 @@ async fn a_stalled_in_process_subscriber_does_not_delay_another() {
         .await
         .unwrap();
     let mut live = server.sfu.subscribe_room(ROOM).await.unwrap();
-    let mut publisher = publisher(&server, "gina", 20, "50,50,200");
+    let mut publisher = publisher(&server, ROOM, "gina", 20, "50,50,200", 440);
     publisher.event("connected", CONNECT).await;
     let video: TrackSid = next_matching(&mut live.events, CONNECT, |e| match e {
         RoomEvent::TrackPublished(t) if t.kind == TrackKind::Video => Some(t.sid.clone()),
@@ -581,7 +562,7 @@ async fn room_service_lists_mutes_and_removes_over_twirp_json() {
     let server = SfuServer::start(SfuOptions::default()).await;
     let mut room = server.sfu.subscribe_room(ROOM).await.unwrap();
     let mut notices = server.sfu.notices();
-    let mut publisher = publisher(&server, "hank", 30, "120,60,0");
+    let mut publisher = publisher(&server, ROOM, "hank", 30, "120,60,0", 440);
     publisher.event("connected", CONNECT).await;
     // Both tracks are announced (each on its first packet) before listing.
     let mut published = HashMap::new();

@@ -8,7 +8,6 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use gstreamer as gst;
 use gstreamer::prelude::*;
-use gstreamer_app as gst_app;
 use tokio::sync::mpsc;
 
 use super::ComposeBench;
@@ -165,30 +164,14 @@ pub fn packetize(index: usize, path: &Path) -> anyhow::Result<EncodedInput> {
         .map_err(|_| anyhow::anyhow!("not a pipeline"))?;
     let packets: Arc<Mutex<Vec<TimedPacket>>> = Arc::default();
     for (name, sid) in [("video", &video.sid), ("audio", &audio.sid)] {
-        let sink = pipeline
-            .by_name(name)
-            .and_then(|e| e.downcast::<gst_app::AppSink>().ok())
-            .context("appsink")?;
         let packets = packets.clone();
         let sid = sid.clone();
-        sink.set_callbacks(
-            gst_app::AppSinkCallbacks::builder()
-                .new_sample(move |sink| {
-                    let sample = sink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
-                    let buffer = sample.buffer().ok_or(gst::FlowError::Error)?;
-                    let at = buffer
-                        .pts()
-                        .map(|t| Duration::from_nanos(t.nseconds()))
-                        .unwrap_or_default();
-                    let map = buffer.map_readable().map_err(|_| gst::FlowError::Error)?;
-                    packets
-                        .lock()
-                        .expect("packets")
-                        .push((at, sid.clone(), map.to_vec()));
-                    Ok(gst::FlowSuccess::Ok)
-                })
-                .build(),
-        );
+        crate::composer::read_appsink(&pipeline, name, move |at, data| {
+            packets
+                .lock()
+                .expect("packets")
+                .push((at, sid.clone(), data.to_vec()));
+        })?;
     }
     run_to_end(&pipeline)?;
     let mut packets = std::mem::take(&mut *packets.lock().expect("packets"));

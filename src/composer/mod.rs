@@ -99,6 +99,37 @@ pub fn check_plugins() -> Result<(), ComposerError> {
     }
 }
 
+/// Calls `on_buffer(pts, bytes)` for every buffer reaching the appsink
+/// `name` of `pipeline` (encoded media the demo and the benchmark read out).
+pub fn read_appsink(
+    pipeline: &gstreamer::Pipeline,
+    name: &str,
+    on_buffer: impl Fn(Duration, &[u8]) + Send + Sync + 'static,
+) -> Result<(), ComposerError> {
+    use gstreamer::prelude::*;
+    let sink = pipeline
+        .by_name(name)
+        .and_then(|e| e.downcast::<gstreamer_app::AppSink>().ok())
+        .ok_or_else(|| ComposerError::Pipeline(format!("no appsink named `{name}`")))?;
+    sink.set_callbacks(
+        gstreamer_app::AppSinkCallbacks::builder()
+            .new_sample(move |sink| {
+                let sample = sink.pull_sample().map_err(|_| gstreamer::FlowError::Eos)?;
+                let buffer = sample.buffer().ok_or(gstreamer::FlowError::Error)?;
+                let pts = buffer
+                    .pts()
+                    .map_or(Duration::ZERO, |t| Duration::from_nanos(t.nseconds()));
+                let map = buffer
+                    .map_readable()
+                    .map_err(|_| gstreamer::FlowError::Error)?;
+                on_buffer(pts, &map);
+                Ok(gstreamer::FlowSuccess::Ok)
+            })
+            .build(),
+    );
+    Ok(())
+}
+
 /// Builds a GStreamer element by factory name with a readable error.
 pub(crate) fn make(factory: &str) -> Result<gstreamer::Element, ComposerError> {
     gstreamer::ElementFactory::make(factory)

@@ -44,7 +44,7 @@ impl Runner for MediaEngine {
                 StartError::Failed(format!("cannot join room `{}`: {e}", spec.room_name))
             })?;
         let preset = &spec.preset;
-        let settings = ProgramSettings::new(
+        let mut settings = ProgramSettings::new(
             Canvas {
                 width: preset.width,
                 height: preset.height,
@@ -53,10 +53,7 @@ impl Runner for MediaEngine {
             preset.video_bitrate_kbps,
             &spec.layout,
         );
-        let settings = ProgramSettings {
-            media: spec.media,
-            ..settings
-        };
+        settings.media = spec.media;
         let (events, events_rx) = mpsc::channel(RUN_EVENTS);
         let feed = RoomFeed {
             events: room.events,

@@ -10,7 +10,6 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, anyhow};
 use gstreamer as gst;
 use gstreamer::prelude::*;
-use gstreamer_app as gst_app;
 use str0m::change::SdpAnswer;
 use str0m::format::Codec;
 use str0m::media::{Direction, Frequency, MediaKind, MediaTime, Mid};
@@ -168,30 +167,15 @@ fn build_sources(
         .downcast::<gst::Pipeline>()
         .map_err(|_| anyhow!("not a pipeline"))?;
     for (name, kind) in [("video", MediaKind::Video), ("audio", MediaKind::Audio)] {
-        let sink = pipeline
-            .by_name(name)
-            .and_then(|e| e.downcast::<gst_app::AppSink>().ok())
-            .ok_or_else(|| anyhow!("appsink {name} missing"))?;
         let frames = frames.clone();
-        sink.set_callbacks(
-            gst_app::AppSinkCallbacks::builder()
-                .new_sample(move |sink| {
-                    let sample = sink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
-                    let buffer = sample.buffer().ok_or(gst::FlowError::Error)?;
-                    let map = buffer.map_readable().map_err(|_| gst::FlowError::Error)?;
-                    let pts = buffer
-                        .pts()
-                        .map_or(Duration::ZERO, |t| Duration::from_nanos(t.nseconds()));
-                    // A full queue (the client is behind) drops a frame: never block the encoder.
-                    let _ = frames.try_send(Encoded {
-                        kind,
-                        data: map.to_vec(),
-                        pts,
-                    });
-                    Ok(gst::FlowSuccess::Ok)
-                })
-                .build(),
-        );
+        crate::composer::read_appsink(&pipeline, name, move |pts, data| {
+            // A full queue (the client is behind) drops a frame: never block the encoder.
+            let _ = frames.try_send(Encoded {
+                kind,
+                data: data.to_vec(),
+                pts,
+            });
+        })?;
     }
     let volume = pipeline
         .by_name("volume")

@@ -676,23 +676,11 @@ impl Engine {
         match command {
             Command::Publish { join, offer, reply } => {
                 let result = self.publish(join, &offer);
-                if let Ok(created) = &result {
-                    let id = created.session.clone();
-                    let _ = reply.send(result);
-                    self.drive(&id);
-                } else {
-                    let _ = reply.send(result);
-                }
+                self.answer_and_start(result, reply);
             }
             Command::View { view, offer, reply } => {
                 let result = self.view(view, &offer);
-                if let Ok(created) = &result {
-                    let id = created.session.clone();
-                    let _ = reply.send(result);
-                    self.drive(&id);
-                } else {
-                    let _ = reply.send(result);
-                }
+                self.answer_and_start(result, reply);
             }
             Command::Patch {
                 session,
@@ -801,6 +789,20 @@ impl Engine {
                 let _ = reply.send(result);
             }
             Command::Shutdown => {}
+        }
+    }
+
+    /// Answers the signaling request first (the client needs the SDP answer
+    /// to start ICE), then lets the new session produce its first output.
+    fn answer_and_start(
+        &mut self,
+        result: Result<SessionCreated, SfuError>,
+        reply: oneshot::Sender<Result<SessionCreated, SfuError>>,
+    ) {
+        let session = result.as_ref().ok().map(|created| created.session.clone());
+        let _ = reply.send(result);
+        if let Some(session) = session {
+            self.drive(&session);
         }
     }
 

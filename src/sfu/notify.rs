@@ -122,10 +122,6 @@ pub fn participant_info(
 }
 
 pub fn track_info(track: &TrackInfo) -> wh::TrackInfo {
-    let kind = match track.kind {
-        TrackKind::Audio => "audio",
-        TrackKind::Video => "video",
-    };
     wh::TrackInfo {
         sid: track.sid.to_string(),
         r#type: match track.kind {
@@ -138,7 +134,7 @@ pub fn track_info(track: &TrackInfo) -> wh::TrackInfo {
         height: 0,
         simulcast: track.simulcast_layers.len() > 1,
         source: source(track.source),
-        mime_type: format!("{kind}/{}", mime_subtype(track)),
+        mime_type: format!("{}/{}", track.kind.name(), mime_subtype(track)),
         mid: String::new(),
     }
 }

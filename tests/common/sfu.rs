@@ -154,6 +154,60 @@ impl SfuServer {
     }
 }
 
+/// A token with `roomRecord` (go live, stop, status) for every room.
+pub fn recorder_token() -> String {
+    AccessToken::new(KEY, "producer", Duration::from_secs(600))
+        .with_grant(VideoGrant {
+            room_record: true,
+            ..VideoGrant::default()
+        })
+        .sign(SECRET)
+        .unwrap()
+}
+
+/// A REST call with [`recorder_token`]: the status and the JSON body.
+pub async fn api(method: reqwest::Method, url: &str, body: Option<Value>) -> (u16, Value) {
+    let mut request = reqwest::Client::new()
+        .request(method, url)
+        .bearer_auth(recorder_token());
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().await.unwrap();
+    (
+        response.status().as_u16(),
+        response.json().await.unwrap_or(Value::Null),
+    )
+}
+
+/// An aiortc publisher through WHIP: a solid `colour` ("R,G,B") with a
+/// moving square, and a sine `tone` in Hz.
+pub fn publisher(
+    server: &SfuServer,
+    room: &str,
+    identity: &str,
+    seconds: u32,
+    colour: &str,
+    tone: u32,
+) -> Peer {
+    let token = join_token(room, identity, |_| {});
+    Peer::python(
+        "whip_publish.py",
+        &[
+            "--url",
+            &server.whip_url(),
+            "--token",
+            &token,
+            "--seconds",
+            &seconds.to_string(),
+            "--color",
+            colour,
+            "--tone",
+            &tone.to_string(),
+        ],
+    )
+}
+
 /// A token joining `room` as `identity`; `adjust` changes the grant.
 pub fn join_token(room: &str, identity: &str, adjust: impl FnOnce(&mut VideoGrant)) -> String {
     let mut grant = VideoGrant {
