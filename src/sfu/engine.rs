@@ -153,6 +153,13 @@ pub struct Engine {
     next_sink: SinkId,
     notices: broadcast::Sender<RoomNotice>,
     stats: Arc<SfuStats>,
+    /// The earliest str0m timer of any session (see `next_timeout`).
+    wake_at: Instant,
+}
+
+/// "No timer pending".
+fn far_future() -> Instant {
+    Instant::now() + Duration::from_secs(3600)
 }
 
 impl Engine {
@@ -178,6 +185,7 @@ impl Engine {
             next_sink: 1,
             notices,
             stats,
+            wake_at: far_future(),
         }
     }
 
@@ -204,13 +212,13 @@ impl Engine {
         self.shutdown();
     }
 
+    /// When the loop must wake for str0m's timers (at most 100 ms away).
+    /// Kept as a running minimum: rescanning every session per datagram
+    /// would put O(sessions) work on the forwarding path. A session whose
+    /// timer moved later only causes one early wake-up, which rescans.
     fn next_timeout(&self) -> Instant {
-        let idle = Instant::now() + Duration::from_millis(100);
-        self.peers
-            .values()
-            .map(|p| p.next_timeout)
-            .min()
-            .map_or(idle, |t| t.min(idle))
+        self.wake_at
+            .min(Instant::now() + Duration::from_millis(100))
     }
 
     // ---- network ----
@@ -256,6 +264,7 @@ impl Engine {
     }
 
     fn timeouts(&mut self, now: Instant) {
+        self.wake_at = far_future();
         let due: Vec<SessionId> = self
             .peers
             .values()
@@ -271,6 +280,8 @@ impl Engine {
             }
             self.drive(&id);
         }
+        let pending = self.peers.values().map(|p| p.next_timeout).min();
+        self.wake_at = pending.map_or(self.wake_at, |t| t.min(self.wake_at));
     }
 
     /// Polls `first` and every session its events write to, until all wait.
@@ -282,6 +293,7 @@ impl Engine {
                 continue;
             };
             let events = peer.poll(&self.sockets);
+            self.wake_at = self.wake_at.min(peer.next_timeout);
             for event in events {
                 self.on_event(&id, event, &mut dirty);
             }
