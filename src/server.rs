@@ -15,8 +15,10 @@ use crate::layout::LayoutTemplates;
 use crate::livestream::{
     Capabilities, LivestreamService, MuxLive, NoMediaEngine, Runner, ServiceSettings,
 };
+use crate::outputs::hls::HlsJob;
 use crate::sfu::webhook::WebhookNotifier;
 use crate::sfu::{RoomSettings, Sfu, SfuSettings};
+use crate::storage::Storage;
 use crate::store::Store;
 use crate::store::embedded::EmbeddedPostgres;
 
@@ -104,10 +106,13 @@ async fn run(
         .migrate()
         .await
         .context("database migrations failed")?;
-    let sfu = start_sfu(config).await?;
+    let webhooks = webhook_notifier(config);
+    let sfu = start_sfu(config, webhooks.clone()).await?;
     let layouts = Arc::new(load_layouts(&config.media.layouts_dir));
     let runner: Arc<dyn Runner> = match MediaEngine::new(sfu.clone(), layouts.clone()) {
-        Ok(engine) => Arc::new(engine),
+        Ok(engine) => Arc::new(engine.with_retry_budget(std::time::Duration::from_secs(
+            config.media.output_retry_secs.into(),
+        ))),
         Err(error) => {
             tracing::warn!(%error, "media engine not available; go-live requests will be answered with 503");
             Arc::new(NoMediaEngine)
@@ -119,6 +124,10 @@ async fn run(
     if mux.is_some() {
         tracing::info!("Mux is configured: go-live sends to a new Mux live stream by default");
     }
+    let storage = Storage::from_config(&config.storage);
+    if let Some(storage) = &storage {
+        resume_uploads(storage, &config.media.recordings_dir);
+    }
     let livestreams = LivestreamService::new(
         store.clone(),
         runner,
@@ -128,10 +137,12 @@ async fn run(
             recordings_dir: config.media.recordings_dir.clone(),
             capabilities: Capabilities {
                 mux: mux.is_some(),
-                ..Capabilities::default()
+                hls: storage.is_some(),
             },
             layouts,
             mux,
+            storage,
+            webhooks,
         },
     );
     let reconciled = livestreams.reconcile().await?;
@@ -171,13 +182,14 @@ async fn run(
     Ok(())
 }
 
-/// The SFU on `sfu.udp_port`, its room webhooks going out when configured.
-pub async fn start_sfu(config: &Config) -> anyhow::Result<Sfu> {
+/// The SFU on `sfu.udp_port`, its room events going out through `webhooks`.
+pub async fn start_sfu(config: &Config, webhooks: WebhookNotifier) -> anyhow::Result<Sfu> {
     let settings = &config.sfu;
     let sfu = Sfu::start(SfuSettings {
         rooms: room_settings(config),
         node_ips: settings.node_ips.clone(),
         udp_port: settings.udp_port,
+        public_ip: settings.public_ip(),
     })
     .await
     .with_context(|| {
@@ -186,7 +198,7 @@ pub async fn start_sfu(config: &Config) -> anyhow::Result<Sfu> {
             settings.udp_port
         )
     })?;
-    crate::sfu::forward_to_webhooks(sfu.notices(), webhook_notifier(config));
+    crate::sfu::forward_to_webhooks(sfu.notices(), webhooks);
     Ok(sfu)
 }
 
@@ -248,4 +260,17 @@ async fn shutdown_signal() {
         _ = term.recv() => {}
     }
     tracing::info!("shutdown signal received");
+}
+
+/// Finishes HLS and recording uploads that an earlier run left on disk.
+fn resume_uploads(storage: &Storage, recordings_dir: &Path) {
+    let hls = HlsJob::resume_all(&recordings_dir.join("hls"), &storage.store);
+    let recordings = crate::outputs::upload::resume_all(recordings_dir, &storage.store);
+    if !hls.is_empty() || !recordings.is_empty() {
+        tracing::info!(
+            hls = hls.len(),
+            recordings = recordings.len(),
+            "resuming uploads left by the last run"
+        );
+    }
 }

@@ -235,8 +235,13 @@ fn migrate_applies_migrations_to_database_url() {
     psql(format!("DROP DATABASE {name}"));
 }
 
+/// A demo runs four encoders, the SFU and a composer in real time: two at
+/// once would starve each other on a small machine, so they take turns.
+static ONE_DEMO_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 #[test]
 fn demo_goes_live_with_four_webrtc_participants_and_reports_the_recording() {
+    let _turn = ONE_DEMO_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let dir = open_tempdir();
     let output = onair()
         .args([
@@ -303,6 +308,7 @@ fn demo_goes_live_with_four_webrtc_participants_and_reports_the_recording() {
 /// crash or power loss): the fragmented MP4 plays up to its last fragments.
 #[test]
 fn a_killed_server_leaves_a_playable_recording() {
+    let _turn = ONE_DEMO_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     use std::io::{BufRead, BufReader};
     let dir = open_tempdir();
     let mut child = onair()
@@ -321,18 +327,18 @@ fn a_killed_server_leaves_a_playable_recording() {
         .spawn()
         .unwrap();
     let stdout = BufReader::new(child.stdout.take().unwrap());
-    // Eight progress lines after going live: eight seconds on air.
+    // Ten progress lines after going live: ten seconds on air.
     let mut seconds_live = 0;
     for line in stdout.lines() {
         let line = line.unwrap();
         if line.starts_with("demo:") && line.contains(" s  active") {
             seconds_live += 1;
-            if seconds_live == 8 {
+            if seconds_live == 10 {
                 break;
             }
         }
     }
-    assert_eq!(seconds_live, 8, "the demo did not stay live");
+    assert_eq!(seconds_live, 10, "the demo did not stay live");
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(child.id() as i32),
         nix::sys::signal::Signal::SIGKILL,
@@ -363,7 +369,8 @@ fn a_killed_server_leaves_a_playable_recording() {
         .trim()
         .parse()
         .unwrap_or(0.0);
-    assert!(seconds >= 5.0, "only {seconds:.1} s survived the crash");
+    // 1 s fragments: at most the last second is lost.
+    assert!(seconds >= 8.0, "only {seconds:.1} s survived the crash");
     // Every frame up to there decodes.
     let decode = Command::new("ffmpeg")
         .args(["-v", "error", "-xerror", "-i"])

@@ -8,13 +8,17 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::media::*;
-use common::rtmp::NginxRtmp;
+use common::rtmp::{NginxRtmp, TlsFront};
+use common::s3::S3Server;
 use onair::composer::{Composer, ProgramSettings, RoomFeed};
 use onair::layout::{
     self, Canvas, LayoutName, LayoutTemplates, ParticipantView, Region, RoomView, VideoView,
 };
 use onair::livestream::{OutputSpec, OutputTarget, ProgramMedia, RunEvent};
+use onair::outputs::hls::HlsJob;
+use onair::outputs::playlist;
 use onair::sfu::{Codec, RoomEvent};
+use onair::storage::Storage;
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
@@ -470,6 +474,35 @@ async fn next_event(
     }
 }
 
+/// One RTMP destination per server (`destination-{n}`), to its `program` stream.
+fn rtmp_outputs(servers: &[NginxRtmp]) -> Vec<OutputSpec> {
+    servers
+        .iter()
+        .enumerate()
+        .map(|(n, server)| OutputSpec {
+            id: Uuid::new_v4(),
+            name: format!("destination-{n}"),
+            target: OutputTarget::Rtmp {
+                url: onair::config::Secret::new(server.url("program")),
+            },
+        })
+        .collect()
+}
+
+/// Waits until every one of `specs` is live, in whatever order they get there.
+async fn wait_for_all_live(events: &mut mpsc::Receiver<RunEvent>, specs: &[OutputSpec]) {
+    let mut waiting: Vec<Uuid> = specs.iter().map(|s| s.id).collect();
+    while !waiting.is_empty() {
+        if let RunEvent::OutputLive { output } = next_event(events, Duration::from_secs(10), |e| {
+            matches!(e, RunEvent::OutputLive { .. })
+        })
+        .await
+        {
+            waiting.retain(|id| *id != output);
+        }
+    }
+}
+
 /// The longest pause between consecutive video packets of a recording.
 fn longest_gap(path: &std::path::Path) -> f64 {
     let times = video_packet_times(path);
@@ -486,31 +519,11 @@ fn longest_gap(path: &std::path::Path) -> f64 {
 async fn a_dead_destination_is_retried_while_the_others_keep_receiving() {
     let _turn = SERIAL.lock().await;
     let mut servers = [NginxRtmp::start(), NginxRtmp::start(), NginxRtmp::start()];
-    let specs: Vec<OutputSpec> = servers
-        .iter()
-        .enumerate()
-        .map(|(n, server)| OutputSpec {
-            id: Uuid::new_v4(),
-            name: format!("destination-{n}"),
-            target: OutputTarget::Rtmp {
-                url: onair::config::Secret::new(server.url("program")),
-            },
-        })
-        .collect();
+    let specs = rtmp_outputs(&servers);
     let mut h = start("gallery", specs.clone());
     let _a = Publisher::join(&h.room, &h.handle, 0, "One", RED, Codec::Vp8, 440).await;
     let _b = Publisher::join(&h.room, &h.handle, 1, "Two", BLUE, Codec::Vp8, 550).await;
-    let mut waiting: Vec<Uuid> = specs.iter().map(|s| s.id).collect();
-    while !waiting.is_empty() {
-        if let RunEvent::OutputLive { output } =
-            next_event(&mut h.events, Duration::from_secs(10), |e| {
-                matches!(e, RunEvent::OutputLive { .. })
-            })
-            .await
-        {
-            waiting.retain(|id| *id != output);
-        }
-    }
+    wait_for_all_live(&mut h.events, &specs).await;
     sleep_until(h.started, 3.0).await;
 
     // The second platform goes down: that destination is retried, alone.
@@ -553,6 +566,62 @@ async fn a_dead_destination_is_retried_while_the_others_keep_receiving() {
     // The restarted destination received the program again.
     let again = servers[1].recording("program");
     assert_h264_aac(&probe(&again), 1280, 720);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_destination_that_stops_taking_data_is_retried() {
+    let _turn = SERIAL.lock().await;
+    let servers = [NginxRtmp::start(), NginxRtmp::start()];
+    let specs = rtmp_outputs(&servers);
+    // Noise keeps the encoder at its full bitrate, as real cameras do.
+    let mut h = start_with(
+        ProgramSettings::new(CANVAS, 30, 4000, "gallery"),
+        specs.clone(),
+    );
+    let _noise = Publisher::join_noisy(&h.room, &h.handle, 0, Codec::Vp8).await;
+    wait_for_all_live(&mut h.events, &specs).await;
+    sleep_until(h.started, 3.0).await;
+
+    // The first server hangs: its connection stays open, nothing is read,
+    // no error ever comes. The stall is noticed and the destination retried.
+    servers[0].freeze();
+    let frozen = Instant::now();
+    let hung = specs[0].id;
+    let event = next_event(
+        &mut h.events,
+        Duration::from_secs(60),
+        |e| matches!(e, RunEvent::OutputRetrying { output, .. } if *output == hung),
+    )
+    .await;
+    let detected_after = frozen.elapsed();
+    // rtmp2sink's socket timeout (5 s) fires once the kernel's buffers are full.
+    assert!(
+        matches!(&event, RunEvent::OutputRetrying { error, .. } if error.contains("timed out")),
+        "{event:?}"
+    );
+    assert!(
+        detected_after < Duration::from_secs(30),
+        "noticed after {detected_after:?}"
+    );
+    servers[0].thaw();
+    next_event(
+        &mut h.events,
+        Duration::from_secs(15),
+        |e| matches!(e, RunEvent::OutputLive { output } if *output == hung),
+    )
+    .await;
+    let total = h.started.elapsed().as_secs_f64();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    h.composer.stop().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    eprintln!("stall noticed {detected_after:?} after the freeze; live again at {total:.1} s");
+
+    // The other destination never noticed.
+    let steady = servers[1].recording("program");
+    keep(&steady);
+    let gap = longest_gap(&steady);
+    assert!(gap < 0.5, "the healthy destination had a {gap:.2} s gap");
+    assert!(duration(&probe(&steady)) > total);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -651,4 +720,241 @@ async fn audio_only_and_video_only_programs_carry_only_their_stream() {
             );
         }
     }
+}
+
+/// An HLS output publishing to `storage` under `prefix`, cutting segments in `dir`.
+fn hls_output(
+    storage: &Storage,
+    dir: &std::path::Path,
+    prefix: &str,
+) -> (OutputSpec, tokio::task::JoinHandle<()>) {
+    let job = HlsJob {
+        dir: dir.to_path_buf(),
+        prefix: prefix.into(),
+        segment_secs: storage.config.hls_segment_secs,
+    };
+    let (segments, publishing) = job.start(storage.store.clone()).unwrap();
+    let spec = OutputSpec {
+        id: Uuid::new_v4(),
+        name: "hls".into(),
+        target: OutputTarget::Hls {
+            dir: dir.to_path_buf(),
+            segment_secs: storage.config.hls_segment_secs,
+            segments,
+        },
+    };
+    (spec, publishing)
+}
+
+/// The published playlist, once its VOD version is up.
+async fn published_playlist(storage: &Storage, prefix: &str) -> String {
+    let text = storage
+        .store
+        .get(&format!("{prefix}/playlist.m3u8"))
+        .await
+        .expect("the playlist is in the bucket");
+    String::from_utf8(text).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hls_segments_reach_the_bucket_even_across_a_store_outage() {
+    let _turn = SERIAL.lock().await;
+    let mut s3 = S3Server::start();
+    let storage = s3.storage("media").await;
+    let work = tempfile::tempdir().unwrap();
+    let dir = work.path().join("hls");
+    let prefix = "hls/outage/live";
+    let (hls, publishing) = hls_output(&storage, &dir, prefix);
+    let hls_id = hls.id;
+    let mut h = start("gallery", vec![hls]);
+    let _a = Publisher::join(&h.room, &h.handle, 0, "One", RED, Codec::Vp8, 440).await;
+    let _b = Publisher::join(&h.room, &h.handle, 1, "Two", BLUE, Codec::H264, 660).await;
+    wait_for_live(&mut h.events, hls_id).await;
+
+    // While it runs, the live playlist lists what is already up.
+    sleep_until(h.started, 4.5).await;
+    let live = published_playlist(&storage, prefix).await;
+    assert!(live.contains("#EXT-X-PLAYLIST-TYPE:EVENT"), "{live}");
+    assert!(!live.contains("#EXT-X-ENDLIST"), "{live}");
+
+    // The store goes away for 10 s: segments pile up on local disk.
+    s3.stop();
+    sleep_until(h.started, 14.0).await;
+    let spilled = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter_map(Result::ok)
+        .filter(|e| e.path().extension().is_some_and(|x| x == "ts"))
+        .count();
+    assert!(
+        spilled >= 4,
+        "only {spilled} segments waited on disk during the outage"
+    );
+    s3.restart();
+    sleep_until(h.started, 18.0).await;
+    h.composer.stop().await.unwrap();
+    tokio::time::timeout(Duration::from_secs(60), publishing)
+        .await
+        .expect("publishing finishes once the store is back")
+        .unwrap();
+
+    let text = published_playlist(&storage, prefix).await;
+    assert!(text.contains("#EXT-X-PLAYLIST-TYPE:VOD"), "{text}");
+    assert!(text.trim_end().ends_with("#EXT-X-ENDLIST"), "{text}");
+    let segments = playlist::parse(&text);
+    let keys = storage.store.list(prefix).await.unwrap();
+    for segment in &segments {
+        assert!(
+            keys.contains(&format!("{prefix}/{}", segment.name)),
+            "{} is missing from the bucket: {keys:?}",
+            segment.name
+        );
+        // Target 2 s: segments are cut at 2 s (the last one may be shorter).
+        assert!(
+            segment.duration.as_secs_f64() <= 2.1,
+            "{} lasts {:?}",
+            segment.name,
+            segment.duration
+        );
+    }
+    let numbers: Vec<u32> = segments
+        .iter()
+        .map(|s| {
+            s.name
+                .trim_start_matches("segment")
+                .trim_end_matches(".ts")
+                .parse()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(
+        numbers,
+        (0..segments.len() as u32).collect::<Vec<_>>(),
+        "a segment is missing"
+    );
+    let total: f64 = segments.iter().map(|s| s.duration.as_secs_f64()).sum();
+    assert!(
+        (16.0..19.5).contains(&total),
+        "the playlist covers {total:.1} s of an 18 s program"
+    );
+    assert!(
+        !dir.exists(),
+        "the local spill is removed once everything is up"
+    );
+
+    // A player reads it straight from the bucket.
+    let url = s3.http_url("media", &format!("{prefix}/playlist.m3u8"));
+    let probe = probe(std::path::Path::new(&url));
+    assert_h264_aac(&probe, 1280, 720);
+    assert!(duration(&probe) > 15.0, "{probe}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audio_only_hls_carries_only_aac() {
+    let _turn = SERIAL.lock().await;
+    let s3 = S3Server::start();
+    let storage = s3.storage("media").await;
+    let work = tempfile::tempdir().unwrap();
+    let prefix = "hls/audio-only";
+    let (hls, publishing) = hls_output(&storage, &work.path().join("hls"), prefix);
+    let settings = ProgramSettings {
+        media: ProgramMedia::AudioOnly,
+        ..ProgramSettings::new(CANVAS, 30, 3000, "gallery")
+    };
+    let hls_id = hls.id;
+    let mut h = start_with(settings, vec![hls]);
+    let _a = Publisher::join(&h.room, &h.handle, 0, "One", RED, Codec::Vp8, 440).await;
+    wait_for_live(&mut h.events, hls_id).await;
+    sleep_until(h.started, 6.0).await;
+    h.composer.stop().await.unwrap();
+    tokio::time::timeout(Duration::from_secs(30), publishing)
+        .await
+        .unwrap()
+        .unwrap();
+    let text = published_playlist(&storage, prefix).await;
+    assert!(text.trim_end().ends_with("#EXT-X-ENDLIST"), "{text}");
+    let url = s3.http_url("media", &format!("{prefix}/playlist.m3u8"));
+    let probe = probe(std::path::Path::new(&url));
+    let kinds: Vec<&str> = probe["streams"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["codec_type"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["audio"], "{probe}");
+    assert_eq!(stream(&probe, "audio").unwrap()["codec_name"], "aac");
+    assert!(duration(&probe) > 4.0, "{probe}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rtmps_destinations_speak_tls_and_check_the_certificate() {
+    let _turn = SERIAL.lock().await;
+    let nginx = NginxRtmp::start();
+    let tls = TlsFront::start(nginx.port);
+    let dir = tempfile::tempdir().unwrap();
+    let rtmps = OutputSpec {
+        id: Uuid::new_v4(),
+        name: "rtmps".into(),
+        target: OutputTarget::Rtmp {
+            url: onair::config::Secret::new(format!("rtmps://127.0.0.1:{}/live/program", tls.port)),
+        },
+    };
+    let recording = mp4_output(&dir.path().join("program.mp4"));
+    let mut h = start("gallery", vec![recording.clone(), rtmps.clone()]);
+    // A self-signed certificate is refused, so the destination fails (at
+    // once: it never connected) and the recording goes on.
+    let event = next_event(
+        &mut h.events,
+        Duration::from_secs(10),
+        |e| matches!(e, RunEvent::OutputFailed { output, .. } if *output == rtmps.id),
+    )
+    .await;
+    assert!(
+        matches!(&event, RunEvent::OutputFailed { error, .. } if error.contains("TLS certificate")),
+        "{event:?}"
+    );
+    wait_for_live(&mut h.events, recording.id).await;
+    h.composer.stop().await.unwrap();
+    assert!(
+        !nginx.recording("program").exists(),
+        "nothing may reach the server over an unverified connection"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_destination_that_stays_down_is_given_up_after_the_retry_budget() {
+    let _turn = SERIAL.lock().await;
+    let mut servers = [NginxRtmp::start()];
+    let specs = rtmp_outputs(&servers);
+    let settings = ProgramSettings {
+        retry_budget: Duration::from_secs(3),
+        ..ProgramSettings::new(CANVAS, 30, 3000, "gallery")
+    };
+    let mut h = start_with(settings, specs.clone());
+    let _a = Publisher::join(&h.room, &h.handle, 0, "One", RED, Codec::Vp8, 440).await;
+    let id = specs[0].id;
+    wait_for_live(&mut h.events, id).await;
+    servers[0].kill();
+    let down = Instant::now();
+    next_event(
+        &mut h.events,
+        Duration::from_secs(10),
+        |e| matches!(e, RunEvent::OutputRetrying { output, .. } if *output == id),
+    )
+    .await;
+    let event = next_event(
+        &mut h.events,
+        Duration::from_secs(15),
+        |e| matches!(e, RunEvent::OutputFailed { output, .. } if *output == id),
+    )
+    .await;
+    let after = down.elapsed();
+    assert!(
+        matches!(&event, RunEvent::OutputFailed { error, .. } if error.contains("gave up after 3s")),
+        "{event:?}"
+    );
+    assert!(
+        (Duration::from_secs(3)..Duration::from_secs(12)).contains(&after),
+        "given up {after:?} after going down"
+    );
+    h.composer.stop().await.unwrap();
 }

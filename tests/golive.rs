@@ -8,22 +8,41 @@ use std::time::{Duration, Instant};
 
 use common::media::{Frame, audio_rms, duration, keep, probe, stream};
 use common::rtmp::NginxRtmp;
-use common::sfu::{LiveOptions, Peer, SfuOptions, SfuServer, api, publisher};
+use common::s3::S3Server;
+use common::sfu::{LiveOptions, Peer, SfuOptions, SfuServer, api, publisher, webhook_receiver};
 use onair::layout::{Canvas, LayoutName, ParticipantView, RoomView, VideoView};
 use onair::sfu::RoomSettings;
+use onair::storage::Storage;
 use serde_json::{Value, json};
 use sqlx::PgPool;
 
 const CONNECT: Duration = Duration::from_secs(20);
+
+/// The tests that compare a recording with wall time run several WebRTC
+/// publishers and a composer in real time each: they take turns, so a small
+/// machine keeps them in real time.
+static REAL_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 const COLOURS: [(u8, u8, u8); 3] = [(200, 30, 30), (30, 200, 30), (30, 30, 200)];
 
 async fn live_server(pool: PgPool, recordings: &Path, rooms: Option<RoomSettings>) -> SfuServer {
+    live_server_with(pool, recordings, rooms, None, Vec::new()).await
+}
+
+async fn live_server_with(
+    pool: PgPool,
+    recordings: &Path,
+    rooms: Option<RoomSettings>,
+    storage: Option<Storage>,
+    webhook_urls: Vec<url::Url>,
+) -> SfuServer {
     let mut options = SfuOptions {
         live: Some(LiveOptions {
             pool,
             recordings_dir: recordings.to_path_buf(),
             mux: None,
+            storage,
         }),
+        webhook_urls,
         ..SfuOptions::default()
     };
     if let Some(rooms) = rooms {
@@ -150,11 +169,46 @@ fn check_recording(path: &Path, wall: f64, colours: bool) {
     }
 }
 
+/// The dashboard's preview: a 640x360 JPEG of the program that shows the
+/// publishers (once their first frames are decoded).
+async fn check_preview(server: &SfuServer, id: &str) {
+    let url = format!("{}/api/video/livestream/{id}/preview.jpg", server.base);
+    let dir = tempfile::tempdir().unwrap();
+    let jpeg = dir.path().join("preview.jpg");
+    let (x, y) = gallery_centres()[0];
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let response = reqwest::Client::new()
+            .get(&url)
+            .bearer_auth(common::sfu::recorder_token())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        assert_eq!(response.headers()["content-type"], "image/jpeg");
+        std::fs::write(&jpeg, response.bytes().await.unwrap()).unwrap();
+        let frame = Frame::at(&jpeg, 0.0, 640, 360);
+        if frame.is_near(x / 2, y / 2, COLOURS[0], 50) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the preview shows {:?} where the first publisher is",
+            frame.pixel(x / 2, y / 2)
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let anonymous = reqwest::get(&url).await.unwrap();
+    assert_eq!(anonymous.status(), 401);
+}
+
 #[sqlx::test(migrator = "onair::store::MIGRATOR")]
 async fn three_aiortc_publishers_go_live_to_mp4_and_rtmp(pool: PgPool) {
+    let _turn = REAL_TIME.lock().await;
     let nginx = NginxRtmp::start();
     let recordings = tempfile::tempdir().unwrap();
-    let server = live_server(pool, recordings.path(), None).await;
+    let (hook, webhooks) = webhook_receiver().await;
+    let server = live_server_with(pool, recordings.path(), None, None, vec![hook]).await;
     let room = "golive-e2e";
     let mut peers = join(&server, room, 60).await;
 
@@ -178,6 +232,7 @@ async fn three_aiortc_publishers_go_live_to_mp4_and_rtmp(pool: PgPool) {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    check_preview(&server, created["livestreamId"].as_str().unwrap()).await;
     tokio::time::sleep_until((posted + Duration::from_secs(8)).into()).await;
     let (code, stopped) = api(
         reqwest::Method::DELETE,
@@ -223,9 +278,70 @@ async fn three_aiortc_publishers_go_live_to_mp4_and_rtmp(pool: PgPool) {
     ] {
         assert!(metrics.contains(line), "`{line}` missing from:\n{metrics}");
     }
+    // Counters of this process (other tests run alongside: at least, not equal).
+    for (series, at_least) in [
+        ("onair_program_frames_total{result=\"produced\"}", 200.0),
+        ("onair_output_bytes_total{kind=\"rtmp\"}", 10_000.0),
+        ("onair_output_bytes_total{kind=\"mp4\"}", 10_000.0),
+        (
+            "onair_output_status_changes_total{kind=\"rtmp\",status=\"live\"}",
+            1.0,
+        ),
+    ] {
+        let value = metric(&metrics, series);
+        assert!(value >= at_least, "{series} is {value}");
+    }
+    check_egress_webhooks(&webhooks, created["livestreamId"].as_str().unwrap()).await;
     for peer in &mut peers {
         peer.child.kill().await.ok();
     }
+}
+
+type Received = std::sync::Arc<std::sync::Mutex<Vec<(axum::http::HeaderMap, axum::body::Bytes)>>>;
+
+/// The livestream was announced to the room's webhook URL as a LiveKit
+/// egress: started, updated while it ran, ended with its results.
+async fn check_egress_webhooks(received: &Received, id: &str) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let egress = loop {
+        let events: Vec<Value> = received
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(_, body)| serde_json::from_slice::<Value>(body).unwrap())
+            .filter(|e| e["egressInfo"]["egressId"] == id)
+            .collect();
+        if events.last().is_some_and(|e| e["event"] == "egress_ended") {
+            break events;
+        }
+        assert!(Instant::now() < deadline, "no egress_ended: {events:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(egress[0]["event"], "egress_started", "{egress:?}");
+    assert_eq!(egress[0]["egressInfo"]["status"], "EGRESS_STARTING");
+    assert!(
+        egress.iter().any(|e| e["event"] == "egress_updated"
+            && e["egressInfo"]["status"] == "EGRESS_ACTIVE"
+            && e["egressInfo"]["streamResults"][0]["status"] == "ACTIVE"),
+        "{egress:?}"
+    );
+    let ended = &egress.last().unwrap()["egressInfo"];
+    assert_eq!(ended["status"], "EGRESS_COMPLETE", "{ended}");
+    assert_eq!(ended["roomName"], "golive-e2e");
+    assert_eq!(ended["roomComposite"]["layout"], "gallery");
+    assert_eq!(ended["streamResults"][0]["status"], "FINISHED", "{ended}");
+    let url = ended["streamResults"][0]["url"].as_str().unwrap();
+    assert!(
+        url.ends_with("/live/****") && !url.contains("program"),
+        "the key stays secret: {url}"
+    );
+    assert!(
+        ended["fileResults"][0]["filename"]
+            .as_str()
+            .unwrap()
+            .ends_with(".mp4")
+    );
+    assert!(ended["endedAt"].as_str().unwrap().parse::<i64>().unwrap() > 0);
 }
 
 #[sqlx::test(migrator = "onair::store::MIGRATOR")]
@@ -291,4 +407,234 @@ async fn the_livestream_completes_when_its_room_closes(pool: PgPool) {
         .map(|e| e["reason"].as_str().unwrap())
         .collect();
     assert!(reasons.iter().any(|r| r.contains("room")), "{done}");
+}
+
+#[sqlx::test(migrator = "onair::store::MIGRATOR")]
+async fn hls_and_the_recording_go_to_object_storage(pool: PgPool) {
+    let _turn = REAL_TIME.lock().await;
+    let s3 = S3Server::start();
+    let storage = s3.storage("onair").await;
+    let recordings = tempfile::tempdir().unwrap();
+    let server = live_server_with(
+        pool,
+        recordings.path(),
+        None,
+        Some(storage.clone()),
+        Vec::new(),
+    )
+    .await;
+    let room = "golive-s3";
+    let mut peer = publisher(&server, room, "person-0", 60, "200,30,30", 440);
+    peer.event("connected", CONNECT).await;
+
+    let url = format!("{}/api/video/livestream", server.base);
+    let (code, created) = api(
+        reqwest::Method::POST,
+        &url,
+        Some(json!({ "roomName": room, "hls": true })),
+    )
+    .await;
+    assert_eq!(code, 201, "{created}");
+    let id = created["livestreamId"].as_str().unwrap().to_string();
+    let hls = created["outputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["kind"] == "hls")
+        .expect("an hls output")
+        .clone();
+    let playlist_key = format!("hls/{room}/{id}/playlist.m3u8");
+    assert_eq!(
+        hls["url"],
+        format!("s3://onair/{playlist_key}"),
+        "{created}"
+    );
+    wait_for_status(&server, room, "active", Duration::from_secs(10)).await;
+    tokio::time::sleep(Duration::from_secs(7)).await;
+    let (code, stopped) = api(
+        reqwest::Method::DELETE,
+        &format!("{url}?roomName={room}"),
+        None,
+    )
+    .await;
+    assert_eq!(code, 200, "{stopped}");
+    wait_for_status(&server, room, "completed", Duration::from_secs(15)).await;
+
+    // The recording is uploaded after completion; its row learns where.
+    let mp4_key = format!("recordings/{room}-{id}.mp4");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let recording = loop {
+        let current = status(&server, room).await;
+        let mp4 = current["outputs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|o| o["kind"] == "mp4")
+            .unwrap()
+            .clone();
+        if mp4["uploadedTo"].is_string() {
+            break mp4;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the recording was never uploaded: {current}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(recording["uploadedTo"], format!("s3://onair/{mp4_key}"));
+    assert!(
+        !Path::new(recording["url"].as_str().unwrap()).exists(),
+        "the local copy is removed once the store has it"
+    );
+    let probed = probe(Path::new(&s3.http_url("onair", &mp4_key)));
+    assert_eq!(
+        stream(&probed, "video").unwrap()["codec_name"],
+        "h264",
+        "{probed}"
+    );
+    assert!(duration(&probed) > 5.0, "{probed}");
+
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let playlist = loop {
+        let text = storage
+            .store
+            .get(&playlist_key)
+            .await
+            .map(String::from_utf8);
+        if let Ok(Ok(text)) = text
+            && text.contains("#EXT-X-ENDLIST")
+        {
+            break text;
+        }
+        assert!(Instant::now() < deadline, "no VOD playlist in the bucket");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert!(playlist.contains("#EXT-X-TARGETDURATION:2"), "{playlist}");
+    let probed = probe(Path::new(&s3.http_url("onair", &playlist_key)));
+    assert_eq!(
+        stream(&probed, "audio").unwrap()["codec_name"],
+        "aac",
+        "{probed}"
+    );
+    assert!(duration(&probed) > 5.0, "{probed}");
+    peer.child.kill().await.ok();
+}
+
+/// The output named `name` in a status answer.
+fn output_named<'a>(status: &'a Value, name: &str) -> &'a Value {
+    status["outputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["name"] == name)
+        .unwrap_or_else(|| panic!("no output {name}: {status}"))
+}
+
+async fn wait_for_output(server: &SfuServer, room: &str, name: &str, want: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let current = status(server, room).await;
+        if output_named(&current, name)["status"] == want {
+            return current;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{name} never `{want}`: {current}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[sqlx::test(migrator = "onair::store::MIGRATOR")]
+async fn a_platform_going_down_is_retried_while_the_others_keep_receiving(pool: PgPool) {
+    let _turn = REAL_TIME.lock().await;
+    let mut servers = [NginxRtmp::start(), NginxRtmp::start(), NginxRtmp::start()];
+    let recordings = tempfile::tempdir().unwrap();
+    let server = live_server(pool, recordings.path(), None).await;
+    let room = "golive-three-destinations";
+    let mut peers = join(&server, room, 60).await;
+    let destinations: Vec<Value> = servers
+        .iter()
+        .enumerate()
+        .map(|(n, s)| json!({ "type": "custom", "customRtmpUrl": s.url("program"), "name": format!("platform-{n}") }))
+        .collect();
+    let url = format!("{}/api/video/livestream", server.base);
+    let body = json!({ "roomName": room, "mp4": false, "additionalDestinations": destinations });
+    let (code, created) = api(reqwest::Method::POST, &url, Some(body)).await;
+    assert_eq!(code, 201, "{created}");
+    wait_for_status(&server, room, "active", Duration::from_secs(10)).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+
+    let retries_before = metric(&scrape(&server).await, RTMP_RETRIES);
+    servers[1].kill();
+    let down = wait_for_output(&server, room, "platform-1", "retrying").await;
+    let retries = metric(&scrape(&server).await, RTMP_RETRIES);
+    assert!(
+        retries > retries_before,
+        "{RTMP_RETRIES}: {retries_before} → {retries}"
+    );
+    let platform = output_named(&down, "platform-1");
+    assert!(platform["retries"].as_i64().unwrap() >= 1, "{platform}");
+    assert!(
+        platform["lastError"]
+            .as_str()
+            .is_some_and(|e| !e.is_empty()),
+        "{platform}"
+    );
+    assert_eq!(
+        down["status"], "active",
+        "one platform down does not stop the livestream"
+    );
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    servers[1].restart();
+    let restarted = Instant::now();
+    wait_for_output(&server, room, "platform-1", "live").await;
+    assert!(
+        restarted.elapsed() < Duration::from_secs(5),
+        "live again only after {:?}",
+        restarted.elapsed()
+    );
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let (code, _) = api(
+        reqwest::Method::DELETE,
+        &format!("{url}?roomName={room}"),
+        None,
+    )
+    .await;
+    assert_eq!(code, 200);
+    wait_for_status(&server, room, "completed", Duration::from_secs(15)).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    for n in [0, 2] {
+        let recording = servers[n].recording("program");
+        let times = common::media::video_packet_times(&recording);
+        let gap = times.windows(2).map(|w| w[1] - w[0]).fold(0.0, f64::max);
+        assert!(
+            times.len() > 100 && gap < 0.5,
+            "platform-{n}: {} packets, gap {gap:.2} s",
+            times.len()
+        );
+    }
+    assert!(duration(&probe(&servers[1].recording("program"))) > 1.0);
+    for peer in &mut peers {
+        peer.child.kill().await.ok();
+    }
+}
+
+const RTMP_RETRIES: &str = "onair_output_retries_total{kind=\"rtmp\"}";
+
+async fn scrape(server: &SfuServer) -> String {
+    reqwest::get(format!("{}/metrics", server.base))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+/// The value of one series in a scrape (0 when absent).
+fn metric(scrape: &str, series: &str) -> f64 {
+    scrape
+        .lines()
+        .find_map(|line| line.strip_prefix(series)?.trim().parse().ok())
+        .unwrap_or(0.0)
 }

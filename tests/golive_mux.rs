@@ -70,6 +70,7 @@ async fn go_live_with_mux_ends_with_a_vod_asset(pool: PgPool) {
             pool,
             recordings_dir: recordings.path().to_path_buf(),
             mux: Some((Arc::new(mux), WEBHOOK_SECRET.into())),
+            storage: None,
         }),
         ..SfuOptions::default()
     })
@@ -213,6 +214,7 @@ async fn a_mux_that_refuses_fails_the_go_live(pool: PgPool) {
             pool,
             recordings_dir: recordings.path().to_path_buf(),
             mux: Some((Arc::new(mux), WEBHOOK_SECRET.into())),
+            storage: None,
         }),
         ..SfuOptions::default()
     })

@@ -6,12 +6,9 @@
 mod common;
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use axum::body::Bytes;
-use axum::http::HeaderMap;
-use common::sfu::{Peer, SfuOptions, SfuServer, join_token, publisher};
+use common::sfu::{Peer, SfuOptions, SfuServer, join_token, publisher, webhook_receiver};
 use common::{KEY, SECRET};
 use onair::auth::{AccessToken, KeyRing, VideoGrant};
 use onair::config::Secret;
@@ -356,28 +353,6 @@ async fn whip_session_supports_trickle_ice_restart_and_delete() {
     let response = client.delete(&location).send().await.unwrap();
     assert_eq!(response.status().as_u16(), 404);
     publisher.child.kill().await.ok();
-}
-
-/// Records every webhook POST: (headers, body).
-async fn webhook_receiver() -> (url::Url, Arc<Mutex<Vec<(HeaderMap, Bytes)>>>) {
-    let received: Arc<Mutex<Vec<(HeaderMap, Bytes)>>> = Arc::default();
-    let store = received.clone();
-    let app = axum::Router::new().route(
-        "/hook",
-        axum::routing::post(move |headers: HeaderMap, body: Bytes| {
-            let store = store.clone();
-            async move {
-                store.lock().unwrap().push((headers, body));
-                "ok"
-            }
-        }),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/hook", listener.local_addr().unwrap())
-        .parse()
-        .unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    (url, received)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -11,10 +11,10 @@ mod common;
 use std::collections::hash_map::DefaultHasher;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::hash::{Hash, Hasher};
-use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use common::browser::{CHROMIUM, require_browser_peers};
 use common::sfu::{Peer, SfuOptions, SfuServer, join_token};
 use gstreamer as gst;
 use gstreamer::prelude::*;
@@ -28,24 +28,8 @@ use tokio::time::Instant;
 
 const ROOM: &str = "browser-room";
 const IDENTITY: &str = "chromium-cam";
-const CHROMIUM: &str = "/usr/bin/chromium";
 /// How long the page stays published before the driver clicks Leave.
 const PUBLISHED_SECONDS: &str = "6";
-
-/// Panics (never skips) when the browser peer's tools are missing.
-fn require_browser_peers() {
-    let hint = "run scripts/browser-peers first (it installs Chromium and Node and runs \
-                `npm ci` in tests/browser; CI runs it)";
-    match std::process::Command::new("node").arg("--version").output() {
-        Ok(out) if out.status.success() => {}
-        Ok(out) => panic!("`node --version` failed ({}): {hint}", out.status),
-        Err(error) => panic!("no `node` on PATH ({error}): {hint}"),
-    }
-    assert!(Path::new(CHROMIUM).is_file(), "no {CHROMIUM}: {hint}");
-    let puppeteer =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser/node_modules/puppeteer-core");
-    assert!(puppeteer.is_dir(), "no {}: {hint}", puppeteer.display());
-}
 
 /// What came out of the video decoder.
 #[derive(Default, Debug)]

@@ -3,8 +3,7 @@
 
 mod common;
 
-use axum::body::Body;
-use axum::http::{Method, Request, StatusCode};
+use axum::http::StatusCode;
 use base64::Engine;
 use common::*;
 use onair::auth::AccessToken;
@@ -12,51 +11,14 @@ use onair::mux::webhook::sign;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use sqlx::PgPool;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
-
-fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-}
-
-fn mux_event(event_type: &str, object: (&str, &str), data: Value, created_at: &str) -> Value {
-    json!({
-        "type": event_type,
-        "object": { "type": object.0, "id": object.1 },
-        "id": uuid::Uuid::new_v4().to_string(),
-        "environment": { "name": "Production", "id": "env1" },
-        "data": data,
-        "created_at": created_at,
-        "attempts": [],
-        "accessor_source": null,
-        "accessor": null,
-        "request_id": null
-    })
-}
-
-async fn post_mux(app: &TestApp, body: &[u8], signature: Option<String>) -> (StatusCode, Value) {
-    let mut request = Request::builder()
-        .method(Method::POST)
-        .uri("/webhooks/mux")
-        .header("content-type", "application/json");
-    if let Some(signature) = signature {
-        request = request.header("mux-signature", signature);
-    }
-    send_raw(
-        &app.router,
-        request.body(Body::from(body.to_vec())).unwrap(),
-    )
-    .await
-}
+use std::time::Duration;
 
 async fn deliver(app: &TestApp, event: &Value) -> Value {
     let body = event.to_string();
-    let (status, answer) = post_mux(
+    let (status, answer) = post_mux_webhook(
         app,
         body.as_bytes(),
-        Some(sign(MUX_WEBHOOK_SECRET, body.as_bytes(), now())),
+        Some(sign(MUX_WEBHOOK_SECRET, body.as_bytes(), unix_now())),
     )
     .await;
     assert_eq!(status, StatusCode::OK, "{answer}");
@@ -65,16 +27,7 @@ async fn deliver(app: &TestApp, event: &Value) -> Value {
 
 /// A livestream that is live and streams to Mux live stream `LS1`.
 async fn live_with_mux(app: &TestApp, auth: &str, room: &str) -> String {
-    let (status, created) = send(
-        &app.router,
-        Method::POST,
-        "/api/video/livestream",
-        Some(auth),
-        Some(json!({ "roomName": room })),
-    )
-    .await;
-    assert_eq!(status, StatusCode::CREATED, "{created}");
-    let id = created["livestreamId"].as_str().unwrap().to_string();
+    let id = create_livestream(&app.router, auth, room).await;
     // Going live with Mux lands with the go-live slice; the row it would write:
     sqlx::query("UPDATE livestreams SET mux_live_stream_id = 'LS1', mux_playback_id = 'PB1' WHERE id = $1::uuid")
         .bind(&id)
@@ -96,11 +49,11 @@ async fn mux_signatures_are_checked(pool: PgPool) {
     )
     .to_string();
     let body = body.as_bytes();
-    // One timestamp for every header: a second boundary between two `now()`
+    // One timestamp for every header: a second boundary between two `unix_now()`
     // calls would give the two-v1 header two different `t`s.
-    let t = now();
+    let t = unix_now();
     let valid = sign(MUX_WEBHOOK_SECRET, body, t);
-    let (status, _) = post_mux(&app, body, Some(valid.clone())).await;
+    let (status, _) = post_mux_webhook(&app, body, Some(valid.clone())).await;
     assert_eq!(status, StatusCode::OK);
 
     let mut tampered = body.to_vec();
@@ -127,7 +80,7 @@ async fn mux_signatures_are_checked(pool: PgPool) {
         (body, Some(two_v1), StatusCode::OK),
     ];
     for (n, (payload, header, expected)) in cases.into_iter().enumerate() {
-        let (status, answer) = post_mux(&app, payload, header).await;
+        let (status, answer) = post_mux_webhook(&app, payload, header).await;
         assert_eq!(status, expected, "case {n}: {answer}");
         if expected == StatusCode::UNAUTHORIZED {
             assert_eq!(answer["code"], "unauthenticated");
@@ -194,15 +147,7 @@ async fn duplicates_change_nothing_and_late_events_never_go_backwards(pool: PgPo
     );
     deliver(&app, &idle).await;
 
-    let (status, stopped) = send(
-        &app.router,
-        Method::DELETE,
-        &format!("/api/video/livestream?id={id}"),
-        Some(&alice),
-        None,
-    )
-    .await;
-    assert_eq!(status, StatusCode::OK);
+    let stopped = stop_livestream(&app.router, &alice, &id).await;
     assert_eq!(stopped["status"], "completed");
     assert_eq!(stopped["muxAssetId"], "AS1");
     assert_eq!(stopped["vodPlaybackId"], "VOD1");
@@ -270,46 +215,19 @@ fn room_webhook(body: &str, secret: &str) -> String {
     token.sign(secret).unwrap()
 }
 
-async fn post_room_event(
-    app: &TestApp,
-    body: &str,
-    authorization: Option<String>,
-) -> (StatusCode, Value) {
-    let mut request = Request::builder()
-        .method(Method::POST)
-        .uri("/webhooks/livekit")
-        .header("content-type", "application/webhook+json");
-    if let Some(authorization) = authorization {
-        request = request.header("authorization", authorization);
-    }
-    send_raw(
-        &app.router,
-        request.body(Body::from(body.to_string())).unwrap(),
-    )
-    .await
-}
-
 #[sqlx::test(migrator = "onair::store::MIGRATOR")]
 async fn a_signed_room_finished_stops_the_rooms_livestream(pool: PgPool) {
     let runner = TestRunner::new(Behaviour::GoLive);
     let app = app(pool, runner.clone());
     let alice = bearer(&record_token("alice", None));
-    let (_, created) = send(
-        &app.router,
-        Method::POST,
-        "/api/video/livestream",
-        Some(&alice),
-        Some(json!({ "roomName": "closing" })),
-    )
-    .await;
-    let id = created["livestreamId"].as_str().unwrap().to_string();
+    let id = create_livestream(&app.router, &alice, "closing").await;
     wait_for_status(&app.router, &alice, &id, "active").await;
 
     let body = json!({
         "event": "room_finished",
         "room": { "sid": "RM_abc", "name": "closing" },
         "id": "EV_1",
-        "createdAt": now().to_string()
+        "createdAt": unix_now().to_string()
     })
     .to_string();
 
@@ -320,7 +238,7 @@ async fn a_signed_room_finished_stops_the_rooms_livestream(pool: PgPool) {
         (tampered.as_str(), Some(room_webhook(&body, SECRET))),
         (body.as_str(), None),
     ] {
-        let (status, answer) = post_room_event(&app, payload, authorization).await;
+        let (status, answer) = post_room_webhook(&app, payload, authorization).await;
         assert_eq!(status, StatusCode::UNAUTHORIZED, "{answer}");
     }
     let still = status_of(&app.router, &alice, &id).await;
@@ -330,12 +248,12 @@ async fn a_signed_room_finished_stops_the_rooms_livestream(pool: PgPool) {
     let other =
         json!({ "event": "participant_joined", "room": { "name": "closing" }, "id": "EV_0" })
             .to_string();
-    let (status, _) = post_room_event(&app, &other, Some(room_webhook(&other, SECRET))).await;
+    let (status, _) = post_room_webhook(&app, &other, Some(room_webhook(&other, SECRET))).await;
     assert_eq!(status, StatusCode::OK);
     let still = status_of(&app.router, &alice, &id).await;
     assert_eq!(still["status"], "active");
 
-    let (status, answer) = post_room_event(&app, &body, Some(room_webhook(&body, SECRET))).await;
+    let (status, answer) = post_room_webhook(&app, &body, Some(room_webhook(&body, SECRET))).await;
     assert_eq!(status, StatusCode::OK, "{answer}");
     let done = status_of(&app.router, &alice, &id).await;
     assert_eq!(done["status"], "completed");

@@ -27,6 +27,7 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/api/video/livestream/status", get(status))
         .route("/api/video/livestream/{id}", patch(update))
+        .route("/api/video/livestream/{id}/preview.jpg", get(preview))
 }
 
 /// `?id=` or `?roomName=` (also accepted as a JSON body on DELETE).
@@ -134,15 +135,34 @@ async fn status(
     Ok(Json(LivestreamView::new(details, Keys::Hide, true)))
 }
 
+fn parse_id(id: &str) -> Result<Uuid, ApiError> {
+    id.parse()
+        .map_err(|_| ApiError::bad_request("invalid_id", "the livestream id must be a UUID"))
+}
+
 async fn update(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
     Path(id): Path<String>,
     ApiJson(request): ApiJson<UpdateRequest>,
 ) -> Result<Json<LivestreamView>, ApiError> {
-    let id: Uuid = id
-        .parse()
-        .map_err(|_| ApiError::bad_request("invalid_id", "the livestream id must be a UUID"))?;
+    let id = parse_id(&id)?;
     let details = state.livestreams.update(&caller, id, request).await?;
     Ok(Json(LivestreamView::new(details, Keys::Hide, false)))
+}
+
+/// The running program's latest frame (JPEG, 640 px wide, twice a second).
+async fn preview(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+    Path(id): Path<String>,
+) -> Result<impl IntoResponse, ApiError> {
+    let jpeg = state.livestreams.preview(&caller, parse_id(&id)?).await?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "image/jpeg"),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        jpeg,
+    ))
 }

@@ -1,8 +1,9 @@
 //! `GET /metrics` in Prometheus' text format: the SFU's rooms and packets,
-//! livestreams by state, running programs, and HTTP requests by route.
+//! livestreams by state, running programs, HTTP requests by route, then the
+//! process-wide families of [`crate::metrics`] (webhooks, transitions, Mux
+//! calls, outputs, CPU and memory).
 
 use std::collections::BTreeMap;
-use std::fmt::Write;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -15,6 +16,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
 use super::AppState;
+use crate::metrics::{Kind, write_header, write_sample};
 
 /// How long a scrape waits for the livestream counts.
 const DATABASE_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
@@ -88,14 +90,19 @@ async fn render(State(state): State<AppState>) -> Response {
             ("forwarded", stats.forwarded.load(Relaxed)),
             ("dropped", stats.dropped.load(Relaxed)),
         ];
-        header(
+        write_header(
             &mut out,
             "onair_sfu_packets_total",
             "RTP packets by what happened to them.",
-            "counter",
+            Kind::Counter,
         );
         for (what, count) in packets {
-            let _ = writeln!(out, "onair_sfu_packets_total{{event=\"{what}\"}} {count}");
+            write_sample(
+                &mut out,
+                "onair_sfu_packets_total",
+                &[("event", what)],
+                count,
+            );
         }
     }
     gauge(
@@ -107,14 +114,14 @@ async fn render(State(state): State<AppState>) -> Response {
     // A slow database must not stall the scrape (nor Prometheus' timeout).
     let counts = tokio::time::timeout(DATABASE_WAIT, state.store.livestream_counts()).await;
     if let Ok(Ok(counts)) = counts {
-        header(
+        write_header(
             &mut out,
             "onair_livestreams",
             "Livestreams by state.",
-            "gauge",
+            Kind::Gauge,
         );
         for (status, count) in counts {
-            let _ = writeln!(out, "onair_livestreams{{status=\"{status}\"}} {count}");
+            write_sample(&mut out, "onair_livestreams", &[("status", &status)], count);
         }
     }
     let requests = state
@@ -123,38 +130,46 @@ async fn render(State(state): State<AppState>) -> Response {
         .lock()
         .expect("metrics lock")
         .clone();
-    header(
+    write_header(
         &mut out,
         "onair_http_requests_total",
         "HTTP requests by route, method and status.",
-        "counter",
+        Kind::Counter,
     );
     for ((route, method, status), (count, _)) in &requests {
-        let _ = writeln!(
-            out,
-            "onair_http_requests_total{{route=\"{route}\",method=\"{method}\",status=\"{status}\"}} {count}"
-        );
+        let status = status.to_string();
+        let labels = [
+            ("route", route.as_str()),
+            ("method", method),
+            ("status", &status),
+        ];
+        write_sample(&mut out, "onair_http_requests_total", &labels, count);
     }
-    header(
+    write_header(
         &mut out,
         "onair_http_request_duration_seconds_sum",
         "Total time spent answering, by route, method and status.",
-        "counter",
+        Kind::Counter,
     );
     for ((route, method, status), (_, seconds)) in &requests {
-        let _ = writeln!(
-            out,
-            "onair_http_request_duration_seconds_sum{{route=\"{route}\",method=\"{method}\",status=\"{status}\"}} {seconds:.6}"
+        let status = status.to_string();
+        let labels = [
+            ("route", route.as_str()),
+            ("method", method),
+            ("status", &status),
+        ];
+        write_sample(
+            &mut out,
+            "onair_http_request_duration_seconds_sum",
+            &labels,
+            format_args!("{seconds:.6}"),
         );
     }
+    crate::metrics::global().render(&mut out);
     ([(CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response()
 }
 
-fn header(out: &mut String, name: &str, help: &str, kind: &str) {
-    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
-}
-
 fn gauge(out: &mut String, name: &str, help: &str, value: f64) {
-    header(out, name, help, "gauge");
-    let _ = writeln!(out, "{name} {value}");
+    write_header(out, name, help, Kind::Gauge);
+    write_sample(out, name, &[], value);
 }

@@ -5,8 +5,11 @@ mod auth;
 mod error;
 mod extract;
 mod health;
+mod html;
 mod livestream;
 mod metrics;
+mod openapi;
+mod pages;
 mod rooms;
 mod twirp;
 mod views;
@@ -52,8 +55,13 @@ pub fn router(state: AppState) -> Router {
         .merge(webhooks::routes())
         .merge(whip::routes())
         .merge(rooms::routes())
+        .merge(pages::routes())
         .merge(twirp::routes())
         .merge(metrics::routes())
+        .merge(openapi::routes())
+        // Not `method_not_allowed_fallback`: it would take CORS preflights
+        // (OPTIONS) away from the WHIP/WHEP routes' CORS layer.
+        .fallback(no_route)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             metrics::track,
@@ -61,4 +69,13 @@ pub fn router(state: AppState) -> Router {
         // 5xx answers are logged where they are made; the layer only notes them.
         .layer(TraceLayer::new_for_http().on_failure(DefaultOnFailure::new().level(Level::DEBUG)))
         .with_state(state)
+}
+
+/// Unknown paths answer in the API's error format too.
+async fn no_route() -> ApiError {
+    ApiError::new(
+        axum::http::StatusCode::NOT_FOUND,
+        "no_route",
+        "no such route (see /openapi.json)",
+    )
 }

@@ -2,12 +2,9 @@
 //! microphone through WHIP and sees who is in the room. Plus the JSON it
 //! polls and, in dev mode, a way to get a token by typing a name.
 
-use std::sync::OnceLock;
-use std::time::Duration;
-
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
@@ -16,32 +13,18 @@ use serde_json::{Value, json};
 use super::AppState;
 use super::error::ApiError;
 use super::extract::ApiJson;
+use super::html::{checked_identity, dev_token as sign_dev_token, render, require_dev_mode};
 use super::whip::{may_view, sfu};
-use crate::auth::{AccessToken, VideoGrant};
-use crate::config::{DEV_API_KEY, DEV_API_SECRET};
+use crate::auth::VideoGrant;
+use crate::config::DEV_API_SECRET;
 use crate::livestream::validate_room_name;
 use crate::sfu::{ParticipantSummary, SfuError};
-
-const ROOM_PAGE: &str = include_str!("../../templates/room.html");
-/// Dev tokens last a working day.
-const DEV_TOKEN_TTL: Duration = Duration::from_secs(12 * 3600);
 
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/rooms/{room}", get(page))
         .route("/rooms/{room}/participants", get(participants))
         .route("/rooms/{room}/dev-token", post(dev_token))
-}
-
-fn templates() -> &'static tera::Tera {
-    static TERA: OnceLock<tera::Tera> = OnceLock::new();
-    TERA.get_or_init(|| {
-        let mut tera = tera::Tera::default();
-        // The `.html` name turns on autoescaping.
-        tera.add_raw_template("room.html", ROOM_PAGE)
-            .expect("the built-in room page is a valid template");
-        tera
-    })
 }
 
 fn checked_room(room: &str) -> Result<(), ApiError> {
@@ -57,15 +40,7 @@ async fn page(
     context.insert("room", &room);
     context.insert("dev_mode", &state.dev_mode);
     context.insert("whip_url", "/whip/v1");
-    let html = templates().render("room.html", &context).map_err(|error| {
-        tracing::error!(%error, "room page did not render");
-        ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            "the room page did not render",
-        )
-    })?;
-    Ok(Html(html).into_response())
+    Ok(render("room.html", &context)?.into_response())
 }
 
 async fn participants(
@@ -120,22 +95,9 @@ async fn dev_token(
     Path(room): Path<String>,
     ApiJson(request): ApiJson<DevTokenRequest>,
 ) -> Result<Json<Value>, ApiError> {
-    if !state.dev_mode {
-        return Err(ApiError::new(
-            StatusCode::NOT_FOUND,
-            "not_found",
-            "dev tokens exist only in development mode",
-        ));
-    }
+    require_dev_mode(&state)?;
     checked_room(&room)?;
-    let identity = request.identity.trim();
-    if identity.is_empty() || identity.len() > 128 {
-        return Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_identity",
-            "identity must be 1 to 128 characters",
-        ));
-    }
+    let identity = checked_identity(request.identity.trim())?;
     let grant = VideoGrant {
         room_join: true,
         room: room.clone(),
@@ -146,10 +108,6 @@ async fn dev_token(
     } else {
         request.name.trim()
     };
-    let token = AccessToken::new(DEV_API_KEY, identity, DEV_TOKEN_TTL)
-        .with_grant(grant)
-        .with_name(name)
-        .sign(DEV_API_SECRET)
-        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?;
+    let token = sign_dev_token(identity, name, grant, DEV_API_SECRET)?;
     Ok(Json(json!({ "token": token })))
 }

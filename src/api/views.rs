@@ -56,6 +56,9 @@ pub struct OutputView {
     pub last_error: Option<String>,
     pub retries: i32,
     pub bytes: i64,
+    /// Where the finished file was uploaded (`s3://bucket/key`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub uploaded_to: Option<String>,
     /// Present only in the response that created the output.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stream_key: Option<String>,
@@ -137,6 +140,7 @@ impl OutputView {
             last_error: row.last_error,
             retries: row.retries,
             bytes: row.bytes_sent,
+            uploaded_to: row.uploaded_to,
             stream_key: row.stream_key.filter(|_| keys == Keys::Show),
         }
     }

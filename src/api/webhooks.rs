@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 use super::AppState;
 use super::error::ApiError;
 use crate::livestream::WebhookOutcome;
+use crate::metrics;
 use crate::mux::webhook::{SIGNATURE_HEADER, verify_and_parse};
 
 pub fn routes() -> Router<AppState> {
@@ -40,6 +41,7 @@ async fn mux(
 ) -> Result<Json<Value>, ApiError> {
     let secret = state.mux_webhook_secret.expose();
     if secret.is_empty() {
+        metrics::webhook_received("mux", "rejected");
         return Err(ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "not_configured",
@@ -51,6 +53,7 @@ async fn mux(
         .map(|v| v.to_str().unwrap_or_default());
     let event = verify_and_parse(secret, header, &body, SystemTime::now()).map_err(|error| {
         tracing::warn!(%error, "Mux webhook refused");
+        metrics::webhook_received("mux", "rejected");
         match error {
             crate::mux::webhook::WebhookError::Signature(e) => unauthorized(e.to_string()),
             crate::mux::webhook::WebhookError::Parse(e) => {
@@ -58,7 +61,8 @@ async fn mux(
             }
         }
     })?;
-    Ok(answer(state.livestreams.handle_mux_event(&event).await?))
+    let outcome = state.livestreams.handle_mux_event(&event).await;
+    Ok(answer(counted("mux", outcome)?))
 }
 
 async fn livekit(
@@ -69,8 +73,28 @@ async fn livekit(
     let authorization = headers
         .get(axum::http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
-    state.keys.verify_webhook(authorization, &body)?;
-    let event: Value = serde_json::from_slice(&body)
-        .map_err(|e| ApiError::bad_request("invalid_event", format!("body is not JSON: {e}")))?;
-    Ok(answer(state.livestreams.handle_room_event(&event).await?))
+    let event = state
+        .keys
+        .verify_webhook(authorization, &body)
+        .map_err(ApiError::from)
+        .and_then(|_claims| {
+            serde_json::from_slice::<Value>(&body).map_err(|e| {
+                ApiError::bad_request("invalid_event", format!("body is not JSON: {e}"))
+            })
+        })
+        .inspect_err(|_| metrics::webhook_received("livekit", "rejected"))?;
+    let outcome = state.livestreams.handle_room_event(&event).await;
+    Ok(answer(counted("livekit", outcome)?))
+}
+
+/// Counts a verified webhook from `source` as accepted, duplicate or (when
+/// handling it failed) error.
+fn counted<E>(source: &str, outcome: Result<WebhookOutcome, E>) -> Result<WebhookOutcome, E> {
+    let result = match &outcome {
+        Ok(outcome) if outcome.duplicate => "duplicate",
+        Ok(_) => "accepted",
+        Err(_) => "error",
+    };
+    metrics::webhook_received(source, result);
+    outcome
 }

@@ -1,6 +1,11 @@
 //! The bench's participants: encoded once to files (VP8 + Opus in Matroska),
-//! packetized to RTP in memory, then fed to the composer at their real pace.
+//! packetized once to RTP files, then read and fed to the composer at their
+//! real pace. The worker reads its packets as it sends them, as an SFU
+//! receives them: twenty seconds of nine participants' media held in memory
+//! (about 20 MB) would be counted as the composer's.
 
+use std::fs::File;
+use std::io::{BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -32,12 +37,21 @@ pub fn paths(bench: &ComposeBench) -> Vec<PathBuf> {
         .collect()
 }
 
-/// Encodes every input file that is not there yet.
+/// The RTP packets of an input file, in the order they are sent.
+fn rtp_path(input: &Path) -> PathBuf {
+    input.with_extension("rtp")
+}
+
+/// Encodes and packetizes every input file that is not there yet.
 pub fn encode_all(bench: &ComposeBench) -> anyhow::Result<Vec<PathBuf>> {
     let paths = paths(bench);
     for (i, path) in paths.iter().enumerate() {
         if !path.exists() {
             encode(i, path, bench).with_context(|| format!("encoding input {i}"))?;
+        }
+        let rtp = rtp_path(path);
+        if !rtp.exists() {
+            packetize(i, path, &rtp).with_context(|| format!("packetizing input {i}"))?;
         }
     }
     Ok(paths)
@@ -88,18 +102,45 @@ fn run_to_end(pipeline: &gst::Pipeline) -> anyhow::Result<()> {
     result
 }
 
-/// An RTP packet of a track, at its time from the start.
-type TimedPacket = (Duration, TrackSid, Vec<u8>);
+/// Whose packet a record of an RTP file is.
+const VIDEO: u8 = 0;
+const AUDIO: u8 = 1;
 
-/// One participant's announcement and its RTP, timed from the start.
+/// One packet of an RTP file: time from the start, [`VIDEO`] or [`AUDIO`], the packet.
+type Record = (Duration, u8, Vec<u8>);
+
+/// One participant's announcement and its RTP file.
 pub struct EncodedInput {
     participant: ParticipantInfo,
     video: TrackInfo,
     audio: TrackInfo,
-    packets: Vec<TimedPacket>,
+    packets: PathBuf,
 }
 
 impl EncodedInput {
+    /// Input `index` of the bench, whose packets [`encode_all`] left next to `path`.
+    pub fn open(index: usize, path: &Path) -> anyhow::Result<EncodedInput> {
+        let packets = rtp_path(path);
+        anyhow::ensure!(
+            packets.is_file(),
+            "{} is missing (`onair bench compose` makes it)",
+            packets.display()
+        );
+        let participant = participant(index);
+        let track = |tag: &str, source, codec, pt| {
+            let sid = TrackSid(format!("TR_bench{tag}{index}"));
+            TrackInfo::new(sid, participant.sid.clone(), source, codec, pt)
+        };
+        let video = track("v", TrackSource::Camera, Codec::Vp8, VIDEO_PT);
+        let audio = track("a", TrackSource::Microphone, Codec::Opus, AUDIO_PT);
+        Ok(EncodedInput {
+            participant,
+            video,
+            audio,
+            packets,
+        })
+    }
+
     pub fn announce(&self) -> Vec<RoomEvent> {
         vec![
             RoomEvent::ParticipantJoined(self.participant.clone()),
@@ -142,15 +183,33 @@ pub fn synthetic_room(inputs: usize) -> RoomView {
     }
 }
 
-/// Reads an input file and payloads it to RTP in memory (as fast as possible).
-pub fn packetize(index: usize, path: &Path) -> anyhow::Result<EncodedInput> {
-    let participant = participant(index);
-    let track = |tag: &str, source, codec, pt| {
-        let sid = TrackSid(format!("TR_bench{tag}{index}"));
-        TrackInfo::new(sid, participant.sid.clone(), source, codec, pt)
-    };
-    let video = track("v", TrackSource::Camera, Codec::Vp8, VIDEO_PT);
-    let audio = track("a", TrackSource::Microphone, Codec::Opus, AUDIO_PT);
+/// A record of an RTP file: time from the start (ns, u64 LE), [`VIDEO`] or
+/// [`AUDIO`] (u8), length (u32 LE), the packet.
+fn write_record(out: &mut impl Write, at: Duration, kind: u8, data: &[u8]) -> std::io::Result<()> {
+    out.write_all(&(at.as_nanos() as u64).to_le_bytes())?;
+    out.write_all(&[kind])?;
+    out.write_all(&(data.len() as u32).to_le_bytes())?;
+    out.write_all(data)
+}
+
+/// The next record, or None at the end of the file.
+fn read_record(input: &mut impl Read) -> anyhow::Result<Option<Record>> {
+    let mut head = [0u8; 13];
+    match input.read_exact(&mut head) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
+        Err(e) => return Err(e.into()),
+    }
+    let at = Duration::from_nanos(u64::from_le_bytes(head[..8].try_into()?));
+    let len = u32::from_le_bytes(head[9..].try_into()?) as usize;
+    let mut data = vec![0; len];
+    input.read_exact(&mut data)?;
+    Ok(Some((at, head[8], data)))
+}
+
+/// Reads an input file and payloads it to RTP into `out`, in sending order
+/// (as fast as possible; done once, outside the measured worker).
+fn packetize(index: usize, path: &Path, out: &Path) -> anyhow::Result<()> {
     let description = format!(
         "filesrc location={} ! matroskademux name=d \
          d.video_0 ! queue ! rtpvp8pay pt={VIDEO_PT} mtu=1200 ssrc={} ! appsink name=video sync=false \
@@ -162,43 +221,81 @@ pub fn packetize(index: usize, path: &Path) -> anyhow::Result<EncodedInput> {
     let pipeline = gst::parse::launch(&description)?
         .downcast::<gst::Pipeline>()
         .map_err(|_| anyhow::anyhow!("not a pipeline"))?;
-    let packets: Arc<Mutex<Vec<TimedPacket>>> = Arc::default();
-    for (name, sid) in [("video", &video.sid), ("audio", &audio.sid)] {
+    let packets: Arc<Mutex<Vec<Record>>> = Arc::default();
+    for (name, kind) in [("video", VIDEO), ("audio", AUDIO)] {
         let packets = packets.clone();
-        let sid = sid.clone();
         crate::composer::read_appsink(&pipeline, name, move |at, data| {
             packets
                 .lock()
                 .expect("packets")
-                .push((at, sid.clone(), data.to_vec()));
+                .push((at, kind, data.to_vec()));
         })?;
     }
     run_to_end(&pipeline)?;
     let mut packets = std::mem::take(&mut *packets.lock().expect("packets"));
     packets.sort_by_key(|(at, _, _)| *at);
-    Ok(EncodedInput {
-        participant,
-        video,
-        audio,
-        packets,
-    })
+    let partial = out.with_extension("partial");
+    let mut file = BufWriter::new(File::create(&partial)?);
+    for (at, kind, data) in &packets {
+        write_record(&mut file, *at, *kind, data)?;
+    }
+    file.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+    std::fs::rename(&partial, out)?;
+    Ok(())
 }
 
-/// Sends every input's packets at the time they belong to, for `duration`.
+/// An input's packets as they are read, one ahead.
+struct Reader {
+    video: TrackSid,
+    audio: TrackSid,
+    file: BufReader<File>,
+    next: Option<Record>,
+}
+
+impl Reader {
+    fn open(input: EncodedInput) -> anyhow::Result<Reader> {
+        let mut file = BufReader::new(File::open(&input.packets)?);
+        let next = read_record(&mut file)?;
+        Ok(Reader {
+            video: input.video.sid,
+            audio: input.audio.sid,
+            file,
+            next,
+        })
+    }
+}
+
+/// Sends every input's packets at the time they belong to, for `duration`,
+/// reading them from their files as it goes.
 pub fn feed_in_real_time(
     inputs: Vec<EncodedInput>,
     room: mpsc::Sender<RoomEvent>,
     duration: Duration,
 ) -> tokio::task::JoinHandle<anyhow::Result<()>> {
     tokio::task::spawn_blocking(move || {
-        let mut all: Vec<TimedPacket> =
-            inputs.into_iter().flat_map(|input| input.packets).collect();
-        all.sort_by_key(|(at, _, _)| *at);
+        let mut readers: Vec<Reader> = inputs
+            .into_iter()
+            .map(Reader::open)
+            .collect::<anyhow::Result<_>>()?;
         let start = Instant::now();
-        for (at, track, data) in all {
+        // Always the input whose next packet is due first.
+        while let Some(reader) = readers
+            .iter_mut()
+            .filter(|r| r.next.is_some())
+            .min_by_key(|r| r.next.as_ref().map(|(at, _, _)| *at))
+        {
+            let Some((at, kind, data)) = reader.next.take() else {
+                break;
+            };
+            reader.next = read_record(&mut reader.file)?;
             if at > duration {
                 break;
             }
+            let track = if kind == VIDEO {
+                reader.video.clone()
+            } else {
+                reader.audio.clone()
+            };
             if let Some(wait) = (start + at).checked_duration_since(Instant::now()) {
                 std::thread::sleep(wait);
             }

@@ -66,3 +66,10 @@ pub fn median(runs: &[Usage]) -> Usage {
     sorted.sort_by(|a, b| a.cpu_seconds().total_cmp(&b.cpu_seconds()));
     sorted[sorted.len() / 2]
 }
+
+/// The median of the runs' peak RSS (a run's peak is noisier than its CPU time).
+pub fn median_rss(runs: &[Usage]) -> u64 {
+    let mut peaks: Vec<u64> = runs.iter().map(|u| u.max_rss_bytes).collect();
+    peaks.sort_unstable();
+    peaks[peaks.len() / 2]
+}

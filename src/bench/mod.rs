@@ -52,7 +52,7 @@ pub fn run_compose(bench: &ComposeBench) -> anyhow::Result<()> {
     let started = Instant::now();
     let files = inputs::encode_all(bench)?;
     println!(
-        "  encoded {} inputs once in {:.1} s",
+        "  encoded and packetized {} inputs once in {:.1} s",
         files.len(),
         started.elapsed().as_secs_f64()
     );
@@ -73,16 +73,23 @@ pub fn run_compose(bench: &ComposeBench) -> anyhow::Result<()> {
         onair.system = Duration::ZERO;
         let bare = measure::run_child(&mut bare_pipeline(bench, &files))?;
         println!(
-            "  run {run}/{}: onair {:.3} CPU-s, bare {:.3} CPU-s",
+            "  run {run}/{}: onair {:.3} CPU-s, {:.0} MB peak; bare {:.3} CPU-s, {:.0} MB peak",
             bench.runs,
             onair.cpu_seconds(),
-            bare.cpu_seconds()
+            onair.max_rss_bytes as f64 / 1e6,
+            bare.cpu_seconds(),
+            bare.max_rss_bytes as f64 / 1e6
         );
         onair_runs.push(onair);
         bare_runs.push(bare);
     }
     let program = f64::from(bench.seconds);
     let (onair, bare) = (measure::median(&onair_runs), measure::median(&bare_runs));
+    println!(
+        "  peak RSS medians: onair {:.0} MB, bare {:.0} MB",
+        measure::median_rss(&onair_runs) as f64 / 1e6,
+        measure::median_rss(&bare_runs) as f64 / 1e6
+    );
     report(bench, program, &onair, &bare);
     Ok(())
 }
@@ -139,7 +146,7 @@ pub fn run_compose_worker(bench: &ComposeBench) -> anyhow::Result<()> {
     let encoded: Vec<EncodedInput> = files
         .iter()
         .enumerate()
-        .map(|(i, path)| inputs::packetize(i, path))
+        .map(|(i, path)| EncodedInput::open(i, path))
         .collect::<anyhow::Result<_>>()?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -162,6 +169,7 @@ pub fn run_compose_worker(bench: &ComposeBench) -> anyhow::Result<()> {
         let layouts = Arc::new(LayoutTemplates::builtin());
         let composer = Composer::start(settings, layouts, vec![output], feed, events)?;
         tokio::spawn(async move { while events_rx.recv().await.is_some() {} });
+        let progress = tokio::spawn(show_progress(composer.stats().clone(), bench.seconds));
         for input in &encoded {
             for event in input.announce() {
                 room.send(event).await?;
@@ -171,6 +179,7 @@ pub fn run_compose_worker(bench: &ComposeBench) -> anyhow::Result<()> {
         let feeder =
             inputs::feed_in_real_time(encoded, room, Duration::from_secs(bench.seconds.into()));
         feeder.await.context("feeding inputs")??;
+        progress.abort();
         composer.stop().await?;
         let cpu = measure::own_cpu() - cpu_before;
         std::fs::write(
@@ -179,6 +188,27 @@ pub fn run_compose_worker(bench: &ComposeBench) -> anyhow::Result<()> {
         )?;
         anyhow::Ok(())
     })
+}
+
+/// A line a second while the worker composes: program frames and the
+/// recording's bit rate so far (outputs report their bytes every 2 s).
+async fn show_progress(stats: Arc<crate::composer::ComposerStats>, seconds: u32) {
+    let started = Instant::now();
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        let elapsed = started.elapsed().as_secs_f64();
+        let frames = stats
+            .program_frames
+            .load(std::sync::atomic::Ordering::Relaxed);
+        let bytes = crate::metrics::global().output_bytes.get(&["mp4"]);
+        eprintln!(
+            "    onair {elapsed:>3.0}/{seconds} s  {frames} program frames ({:.1} fps)  mp4 {:.0} kbit/s",
+            frames as f64 / elapsed,
+            bytes as f64 * 8.0 / 1000.0 / elapsed
+        );
+    }
 }
 
 /// The bench's publishers are files: keyframe requests have nowhere to go.

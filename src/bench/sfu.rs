@@ -152,6 +152,7 @@ fn serve_sfu(started: std::sync::mpsc::Sender<Started>, stopped: oneshot::Receiv
             },
             node_ips: vec![IpAddr::V4(Ipv4Addr::LOCALHOST)],
             udp_port: 0,
+            public_ip: None,
         };
         match Sfu::start(settings).await {
             Ok(sfu) => {

@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use gstreamer as gst;
@@ -18,10 +18,11 @@ use super::overlay::Overlay;
 use super::program::{self, Program, ProgramSettings};
 use super::room::RoomState;
 use super::{ComposerError, rtcp, scene};
-use crate::layout::{self, LayoutName, LayoutTemplates, Scene, SpeakerSelector};
+use crate::layout::{self, Content, LayoutName, LayoutTemplates, Scene, SpeakerSelector};
 use crate::livestream::{OutputSpec, RunEvent, RunReport};
+use crate::metrics;
 use crate::outputs::{self, OutputBin, OutputTarget};
-use crate::sfu::{RoomEvent, RoomHandle, TrackKind, TrackSid};
+use crate::sfu::{RoomEvent, RoomHandle, TrackKind, TrackSid, TrackSource};
 
 /// Until its first frame decodes, a new video input asks for a keyframe this often.
 const KEYFRAME_RETRY: Duration = Duration::from_millis(500);
@@ -29,10 +30,6 @@ const KEYFRAME_RETRY: Duration = Duration::from_millis(500);
 const FINALIZE_TIMEOUT: Duration = Duration::from_secs(10);
 const TICK: Duration = Duration::from_millis(250);
 const BYTES_REPORT_EVERY: u32 = 8; // ticks
-/// A destination that was live and then fails is retried for this long
-/// before it is given up (one that never connected fails at once: that is a
-/// wrong URL or key, not an outage).
-const RETRY_BUDGET: Duration = Duration::from_secs(30);
 const FIRST_RETRY_DELAY: Duration = Duration::from_millis(500);
 const MAX_RETRY_DELAY: Duration = Duration::from_secs(8);
 
@@ -63,6 +60,7 @@ enum Command {
 pub struct Composer {
     commands: mpsc::Sender<Command>,
     stats: Arc<ComposerStats>,
+    preview: Arc<std::sync::Mutex<Option<Vec<u8>>>>,
 }
 
 impl Composer {
@@ -82,12 +80,13 @@ impl Composer {
         let program = program::build(&settings)?;
         let (signal_tx, signal_rx) = mpsc::unbounded_channel();
         let (bus_tx, bus_rx) = mpsc::unbounded_channel();
-        let inputs = Inputs::new(&program.pipeline, signal_tx)?;
+        let inputs = Inputs::new(&program.pipeline, program.video_format.clone(), signal_tx)?;
         let stats = Arc::new(ComposerStats::default());
         count_frames(&program.encoder_sink, stats.clone());
         forward_bus(&program.pipeline, bus_tx);
         let overlay = Overlay::default();
         overlay.attach(&program.overlay);
+        let preview = program.preview.clone();
 
         let mut actor = Actor {
             layout: settings.layout.clone(),
@@ -107,6 +106,8 @@ impl Composer {
             events,
             stats: stats.clone(),
             ticks: 0,
+            first_frame: None,
+            frames_missing: 0,
         };
         for spec in outputs {
             actor.attach_output(spec, false)?;
@@ -125,7 +126,17 @@ impl Composer {
             })?;
         let (commands, command_rx) = mpsc::channel(16);
         tokio::spawn(actor.run(room.events, command_rx, signal_rx, bus_rx));
-        Ok(Composer { commands, stats })
+        Ok(Composer {
+            commands,
+            stats,
+            preview,
+        })
+    }
+
+    /// The latest program frame as a JPEG (640 px wide, refreshed twice a
+    /// second); None before the first frame and for audio-only programs.
+    pub fn preview(&self) -> Option<Vec<u8>> {
+        self.preview.lock().expect("preview lock").clone()
     }
 
     pub fn stats(&self) -> &Arc<ComposerStats> {
@@ -173,8 +184,8 @@ struct AttachedOutput {
     /// Set while this is a retry that has not delivered yet: since when the
     /// destination has been failing, and the delay before the next retry.
     failing: Option<(Instant, Duration)>,
-    /// Set when the sink saw end-of-stream (the file is finalized).
-    finished: Arc<AtomicBool>,
+    /// Bytes already added to the output-bytes metric.
+    reported_bytes: u64,
 }
 
 /// A destination torn down after an error, to be attached again at `due`.
@@ -206,6 +217,10 @@ struct Actor {
     events: mpsc::Sender<RunEvent>,
     stats: Arc<ComposerStats>,
     ticks: u32,
+    /// When the first program frame was counted, and how many were then.
+    first_frame: Option<(Instant, u64)>,
+    /// Program frames missing so far (counted as dropped).
+    frames_missing: u64,
 }
 
 /// An input chain plus what the loop tracks about it.
@@ -366,6 +381,12 @@ impl Actor {
                     state.size = Some((width, height));
                 }
                 self.recompose();
+                // The crop (and a contained input's size) follow the decoded
+                // size even when the scene stays the same.
+                if let Some(scene) = self.scene.take() {
+                    self.place(&track, &scene);
+                    self.scene = Some(scene);
+                }
             }
             InputSignal::FirstFrame(track) => {
                 if let Some(state) = self.room.tracks.get_mut(&track) {
@@ -396,6 +417,15 @@ impl Actor {
                     }
                     return None;
                 }
+                if message
+                    .src()
+                    .is_some_and(|src| is_output_element(&src.name()))
+                {
+                    // Its streaming thread was still pushing while it was torn
+                    // down (the bin may already be gone: no parent to find).
+                    tracing::debug!(error = %text, %source, "error from a detached output; ignored");
+                    return None;
+                }
                 if let Some(track) = self.track_of(message) {
                     tracing::warn!(%track, error = %text, %source, "input failed; dropping it from the program");
                     self.remove_input(&track);
@@ -406,6 +436,14 @@ impl Actor {
             }
             MessageView::Warning(warning) => {
                 tracing::debug!(warning = %warning.error(), "pipeline warning");
+                None
+            }
+            MessageView::Element(element) => {
+                if let (Some(structure), Some(id)) = (element.structure(), self.output_of(message))
+                    && let Some(output) = self.outputs.get_mut(&id)
+                {
+                    output.bin.on_element_message(structure);
+                }
                 None
             }
             _ => None,
@@ -420,18 +458,25 @@ impl Actor {
                 output.live = true;
                 output.failing = None;
                 live.push(*id);
+                metrics::output_status(target_kind(&output.spec.target), "live");
             }
         }
+        self.count_dropped_frames();
         self.retry_due_outputs();
         for output in live {
             let _ = self.events.send(RunEvent::OutputLive { output }).await;
         }
         if self.ticks.is_multiple_of(BYTES_REPORT_EVERY) {
-            for (id, output) in &self.outputs {
-                let _ = self.events.try_send(RunEvent::OutputBytes {
-                    output: *id,
-                    bytes: output.bin.bytes(),
-                });
+            for (id, output) in &mut self.outputs {
+                let bytes = output.bin.bytes();
+                metrics::output_bytes(
+                    target_kind(&output.spec.target),
+                    bytes.saturating_sub(output.reported_bytes),
+                );
+                output.reported_bytes = bytes;
+                let _ = self
+                    .events
+                    .try_send(RunEvent::OutputBytes { output: *id, bytes });
             }
         }
         let waiting: Vec<TrackSid> = self
@@ -458,6 +503,15 @@ impl Actor {
     }
 
     fn add_input(&mut self, track: &crate::sfu::TrackInfo) {
+        let media = self.settings.media;
+        let carried = match track.kind {
+            TrackKind::Video => media.has_video(),
+            TrackKind::Audio => media.has_audio(),
+        };
+        if !carried {
+            // Nothing of it reaches an output: not even decoded.
+            return;
+        }
         let mixer = match track.kind {
             TrackKind::Video => self.program.compositor.clone(),
             TrackKind::Audio => self.program.audiomixer.clone(),
@@ -539,15 +593,29 @@ impl Actor {
         if self.scene.as_ref() == Some(&scene) {
             return;
         }
-        for (sid, input) in &self.tracks {
-            if input.input.kind == TrackKind::Video {
-                let size = self.room.tracks.get(sid).and_then(|t| t.size);
-                scene::place(&input.input, &scene, size);
-            }
+        for sid in self.tracks.keys() {
+            self.place(sid, &scene);
         }
         self.overlay.update(&scene);
         self.program.background.show(scene.background);
         self.scene = Some(scene);
+    }
+
+    /// Puts a video input where `scene` shows it (or will, see [`scene::place`]).
+    fn place(&self, track: &TrackSid, scene: &Scene) {
+        let (Some(input), Some(state)) = (self.tracks.get(track), self.room.tracks.get(track))
+        else {
+            return;
+        };
+        if input.input.kind != TrackKind::Video {
+            return;
+        }
+        let content = match state.info.source {
+            TrackSource::ScreenShare => Content::ScreenShare,
+            _ => Content::Camera,
+        };
+        let owner = (state.info.participant.0.as_str(), content);
+        scene::place(&input.input, scene, state.size, owner);
     }
 
     fn attach_output(&mut self, spec: OutputSpec, live: bool) -> Result<(), ComposerError> {
@@ -555,11 +623,6 @@ impl Actor {
             name: spec.name.clone(),
             message,
         };
-        if matches!(spec.target, OutputTarget::Hls) {
-            return Err(failed(
-                "HLS output is not available in this build yet".into(),
-            ));
-        }
         let media = self.settings.media;
         let bin = outputs::media::build(&spec.id.simple().to_string(), &spec.target, media)
             .map_err(|e| failed(e.to_string()))?;
@@ -567,18 +630,6 @@ impl Actor {
             .pipeline
             .add(&bin.bin)
             .map_err(|e| failed(e.to_string()))?;
-        let finished = Arc::new(AtomicBool::new(false));
-        if let Some(pad) = bin.sink.static_pad("sink") {
-            let flag = finished.clone();
-            pad.add_probe(gst::PadProbeType::EVENT_DOWNSTREAM, move |_, info| {
-                if let Some(gst::PadProbeData::Event(event)) = &info.data
-                    && event.type_() == gst::EventType::Eos
-                {
-                    flag.store(true, Ordering::SeqCst);
-                }
-                gst::PadProbeReturn::Ok
-            });
-        }
         let mut tee_pads = Vec::with_capacity(2);
         let streams = [
             (&self.program.video_tee, "video", media.has_video()),
@@ -608,6 +659,7 @@ impl Actor {
             tee_pads[0].1.send_event(event);
         }
         tracing::info!(output = %spec.name, kind = target_kind(&spec.target), "output attached");
+        metrics::output_status(target_kind(&spec.target), "connecting");
         self.outputs.insert(
             spec.id,
             AttachedOutput {
@@ -616,7 +668,7 @@ impl Actor {
                 tee_pads,
                 live: false,
                 failing: None,
-                finished,
+                reported_bytes: 0,
             },
         );
         Ok(())
@@ -624,7 +676,7 @@ impl Actor {
 
     /// An output's bin reported an error: it is torn down; a destination
     /// that had delivered (or is being retried) is retried with backoff
-    /// until [`RETRY_BUDGET`] runs out, anything else fails for good.
+    /// until the program's retry budget runs out, anything else fails for good.
     fn output_failed(&mut self, output: AttachedOutput, text: &str) {
         let id = output.spec.id;
         let error = format!("{}: {text}", output.spec.name);
@@ -634,8 +686,11 @@ impl Actor {
         let (failing_since, delay) = output.failing.unwrap_or((now, FIRST_RETRY_DELAY));
         let spec = output.spec.clone();
         self.detach_output(output);
-        if retriable && now.duration_since(failing_since) < RETRY_BUDGET {
+        let budget = self.settings.retry_budget;
+        if retriable && now.duration_since(failing_since) < budget {
             tracing::warn!(output = %spec.name, error = %text, retry_in = ?delay, "output failed; retrying");
+            metrics::output_retry(target_kind(&spec.target));
+            metrics::output_status(target_kind(&spec.target), "retrying");
             self.retrying.insert(
                 id,
                 Retry {
@@ -650,17 +705,37 @@ impl Actor {
                 .try_send(RunEvent::OutputRetrying { output: id, error });
         } else {
             let error = if retriable {
-                format!(
-                    "{error} (gave up after {}s of retries)",
-                    RETRY_BUDGET.as_secs()
-                )
+                format!("{error} (gave up after {}s of retries)", budget.as_secs())
             } else {
                 error
             };
             tracing::warn!(output = %spec.name, %error, "output failed");
+            metrics::output_status(target_kind(&spec.target), "failed");
             let _ = self
                 .events
                 .try_send(RunEvent::OutputFailed { output: id, error });
+        }
+    }
+
+    /// Counts program frames that never came: the program has a fixed frame
+    /// rate, so frames short of elapsed time × fps were dropped (an
+    /// overloaded machine). Half a second of slack absorbs scheduling jitter.
+    fn count_dropped_frames(&mut self) {
+        let produced = self.stats.program_frames.load(Ordering::Relaxed);
+        let Some((since, at_start)) = self.first_frame else {
+            if produced > 0 {
+                self.first_frame = Some((Instant::now(), produced));
+            }
+            return;
+        };
+        let fps = f64::from(self.settings.fps);
+        let expected = at_start + (since.elapsed().as_secs_f64() * fps) as u64;
+        let missing = expected.saturating_sub(produced + self.frames_missing);
+        if missing as f64 > fps / 2.0 {
+            for _ in 0..missing {
+                metrics::program_frame(false);
+            }
+            self.frames_missing += missing;
         }
     }
 
@@ -684,12 +759,14 @@ impl Actor {
                         output.failing = Some((retry.failing_since, next_delay));
                     }
                 }
-                Err(error) if now.duration_since(retry.failing_since) >= RETRY_BUDGET => {
+                Err(error)
+                    if now.duration_since(retry.failing_since) >= self.settings.retry_budget =>
+                {
                     let _ = self.events.try_send(RunEvent::OutputFailed {
                         output: id,
                         error: format!(
                             "{error} (gave up after {}s of retries)",
-                            RETRY_BUDGET.as_secs()
+                            self.settings.retry_budget.as_secs()
                         ),
                     });
                 }
@@ -739,13 +816,17 @@ impl Actor {
             let files_done = self
                 .outputs
                 .values()
-                .filter(|o| matches!(o.spec.target, OutputTarget::Mp4 { .. }))
-                .all(|o| o.finished.load(Ordering::SeqCst));
+                .filter(|o| !matches!(o.spec.target, OutputTarget::Rtmp { .. }))
+                .all(|o| o.bin.finished.load(Ordering::SeqCst));
             if files_done {
                 break;
             }
             match tokio::time::timeout_at(deadline, bus.recv()).await {
                 Ok(Some(message)) if matches!(message.view(), gst::MessageView::Eos(_)) => break,
+                Ok(Some(message)) if is_segment_message(&message) => {
+                    // Segments closed by the end of stream still go out.
+                    self.on_bus(&message);
+                }
                 Ok(Some(_)) => {}
                 Ok(None) | Err(_) => {
                     tracing::warn!(
@@ -765,21 +846,15 @@ impl Actor {
         }
     }
 
-    /// The output whose bin a message came from.
+    /// The attached output whose bin a message came from. A retried output
+    /// gets a new bin of the same name, so the bin itself is compared: a late
+    /// message from the torn-down one must not fail its successor.
     fn output_of(&self, message: &gst::Message) -> Option<Uuid> {
-        let mut object = message.src().cloned();
-        while let Some(current) = object {
-            let name = current.name();
-            if let Some(key) = name.strip_prefix("output-") {
-                return self
-                    .outputs
-                    .keys()
-                    .find(|id| id.simple().to_string() == key)
-                    .copied();
-            }
-            object = current.parent();
-        }
-        None
+        let bin = output_bin_of(message)?;
+        self.outputs
+            .iter()
+            .find(|(_, o)| o.bin.bin.upcast_ref::<gst::Object>() == &bin)
+            .map(|(id, _)| *id)
     }
 
     /// The input track whose chain a message came from (elements are named `role-<track sid>`).
@@ -805,7 +880,7 @@ fn target_kind(target: &OutputTarget) -> &'static str {
     match target {
         OutputTarget::Rtmp { .. } => "rtmp",
         OutputTarget::Mp4 { .. } => "mp4",
-        OutputTarget::Hls => "hls",
+        OutputTarget::Hls { .. } => "hls",
     }
 }
 
@@ -813,6 +888,7 @@ fn target_kind(target: &OutputTarget) -> &'static str {
 fn count_frames(pad: &gst::Pad, stats: Arc<ComposerStats>) {
     pad.add_probe(gst::PadProbeType::BUFFER, move |_, _| {
         stats.program_frames.fetch_add(1, Ordering::Relaxed);
+        metrics::program_frame(true);
         gst::PadProbeReturn::Ok
     });
 }
@@ -830,9 +906,38 @@ fn forward_bus(pipeline: &gst::Pipeline, to: mpsc::UnboundedSender<gst::Message>
                 | MessageView::Warning(_)
                 | MessageView::Eos(_)
                 | MessageView::Latency(_)
-        ) {
+        ) || is_segment_message(message)
+        {
             let _ = to.send(message.clone());
         }
         gst::BusSyncReply::Drop
     });
+}
+
+/// Output elements are named `<role>-<output id, 32 hex digits>`; input
+/// chains end in a track sid and the program's own elements in a word.
+fn is_output_element(name: &str) -> bool {
+    name.rsplit('-')
+        .next()
+        .is_some_and(|key| key.len() == 32 && Uuid::try_parse(key).is_ok())
+}
+
+/// The output bin (`output-<id>`) an element belongs to, while it has one.
+fn output_bin_of(message: &gst::Message) -> Option<gst::Object> {
+    let mut object = message.src().cloned();
+    while let Some(current) = object {
+        if current.name().starts_with("output-") {
+            return Some(current);
+        }
+        object = current.parent();
+    }
+    None
+}
+
+/// The HLS segment muxer's notices that a segment opened or closed.
+fn is_segment_message(message: &gst::Message) -> bool {
+    message.type_() == gst::MessageType::Element
+        && message
+            .structure()
+            .is_some_and(|s| s.name().starts_with("splitmuxsink-fragment-"))
 }

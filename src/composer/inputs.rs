@@ -3,9 +3,18 @@
 //! ```text
 //! appsrc(rtp)  → rtpbin.recv_rtp_sink_N  ┐ jitter buffer, lip-sync from SRs
 //! appsrc(rtcp) → rtpbin.recv_rtcp_sink_N ┘
-//! rtpbin.recv_rtp_src_N_* → depay → [h264parse] → decoder → videoconvert → videocrop → compositor
+//! rtpbin.recv_rtp_src_N_* → depay → [h264parse] → decoder → videocrop → videoconvertscale
+//!                              → caps(region size, program colorimetry) → compositor
 //!                         → rtpopusdepay → opusdec → audioconvert → audioresample → audiomixer
 //! ```
+//!
+//! A video input reaches the compositor already at the size and in the
+//! colours of the program, so the compositor only copies it into place. Left
+//! to the compositor, the scaling and colour conversion would happen on every
+//! output frame, each into a temporary buffer as large as the whole canvas
+//! (GStreamer 1.22 allocates `max(tile, canvas)` per pad and frame), and the
+//! frames the compositor queues for its latency window would be decoded size
+//! instead of tile size.
 //!
 //! Inputs come and go while the program runs; nothing here ever blocks the
 //! caller: the appsrcs drop the oldest data when a chain falls behind.
@@ -51,8 +60,8 @@ pub struct Input {
     chain: Vec<gst::Element>,
     /// The compositor or audiomixer pad this input feeds.
     pub mixer_pad: gst::Pad,
-    /// Video only: crops for cover-fit before the compositor scales.
-    pub crop: Option<gst::Element>,
+    /// Video only: what fits decoded frames to their region.
+    pub fitting: Option<Fitting>,
 }
 
 impl Input {
@@ -62,10 +71,39 @@ impl Input {
     }
 }
 
+/// The elements of a video input that fit its frames to the region showing them.
+pub struct Fitting {
+    /// Crops for cover-fit.
+    pub crop: gst::Element,
+    /// After `videoconvertscale`: the program's raw format, and the size the
+    /// region shows the frames at (none while it is not known).
+    size: gst::Element,
+    /// The program's raw format, without a size.
+    format: gst::Caps,
+}
+
+impl Fitting {
+    /// Frames leave the chain at `size`, or at their own size with `None`
+    /// (the compositor then scales them).
+    pub fn set_size(&self, size: Option<(u32, u32)>) {
+        let mut caps = self.format.clone();
+        if let Some((width, height)) = size.filter(|(w, h)| *w > 0 && *h > 0) {
+            let caps = caps.make_mut();
+            caps.set("width", width.min(i32::MAX as u32) as i32);
+            caps.set("height", height.min(i32::MAX as u32) as i32);
+        }
+        if self.size.property::<gst::Caps>("caps") != caps {
+            self.size.set_property("caps", caps);
+        }
+    }
+}
+
 /// Owns the shared rtpbin and creates/removes input chains.
 pub struct Inputs {
     pipeline: gst::Pipeline,
     rtpbin: gst::Element,
+    /// The program's raw video format without a size (see [`Fitting`]).
+    video_format: gst::Caps,
     next_session: u32,
     /// session → the element rtpbin's output pad for that session links to.
     depays: Arc<Mutex<HashMap<u32, gst::Element>>>,
@@ -75,6 +113,7 @@ pub struct Inputs {
 impl Inputs {
     pub fn new(
         pipeline: &gst::Pipeline,
+        video_format: gst::Caps,
         signals: UnboundedSender<InputSignal>,
     ) -> Result<Inputs, ComposerError> {
         let rtpbin = make("rtpbin")?;
@@ -90,6 +129,7 @@ impl Inputs {
         Ok(Inputs {
             pipeline: pipeline.clone(),
             rtpbin,
+            video_format,
             next_session: 0,
             depays,
             signals,
@@ -100,10 +140,14 @@ impl Inputs {
     pub fn add(&mut self, track: &TrackInfo, mixer: &gst::Element) -> Result<Input, ComposerError> {
         let session = self.next_session;
         self.next_session += 1;
-        let chain = decode_chain(track)?;
+        let chain = decode_chain(track, &self.video_format)?;
         let depay = chain[0].clone();
         let last = chain[chain.len() - 1].clone();
-        let crop = (track.kind == TrackKind::Video).then(|| last.clone());
+        let fitting = (track.kind == TrackKind::Video).then(|| Fitting {
+            crop: chain[chain.len() - 3].clone(),
+            size: last.clone(),
+            format: self.video_format.clone(),
+        });
 
         let media = match track.kind {
             TrackKind::Video => "video",
@@ -150,7 +194,7 @@ impl Inputs {
             rtcp_src: None,
             chain,
             mixer_pad,
-            crop,
+            fitting,
         })
     }
 
@@ -259,12 +303,12 @@ impl Inputs {
             gst::PadProbeReturn::Ok
         });
         // A decoder that starts mid-GOP would paint garbage: start on a keyframe.
-        let decoder_sink = chain
+        let decoder = chain
             .iter()
             .find(|e| e.name().starts_with("dec-"))
-            .and_then(|e| e.static_pad("sink"))
-            .ok_or_else(|| ComposerError::Pipeline("decoder has no sink pad".into()))?;
-        decoder_sink.add_probe(gst::PadProbeType::BUFFER, |_, info| match &info.data {
+            .ok_or_else(|| ComposerError::Pipeline("no decoder".into()))?;
+        let decoder_input = super::program::drop_probe_pad(decoder)?;
+        decoder_input.add_probe(gst::PadProbeType::BUFFER, |_, info| match &info.data {
             Some(gst::PadProbeData::Buffer(buffer))
                 if buffer.flags().contains(gst::BufferFlags::DELTA_UNIT) =>
             {
@@ -337,8 +381,11 @@ fn link_session_output(depays: &Mutex<HashMap<u32, gst::Element>>, pad: &gst::Pa
     }
 }
 
-/// depay → decoder → convert (→ crop) for the track's codec.
-fn decode_chain(track: &TrackInfo) -> Result<Vec<gst::Element>, ComposerError> {
+/// depay → decoder (→ crop → convert and scale → size) for the track's codec.
+fn decode_chain(
+    track: &TrackInfo,
+    video_format: &gst::Caps,
+) -> Result<Vec<gst::Element>, ComposerError> {
     let named = |factory: &str, role: &str| -> Result<gst::Element, ComposerError> {
         let element = make(factory)?;
         element.set_property("name", format!("{role}-{}", track.sid));
@@ -386,7 +433,17 @@ fn decode_chain(track: &TrackInfo) -> Result<Vec<gst::Element>, ComposerError> {
             }
         }
     }
-    chain.push(named("videoconvert", "convert")?);
+    // Fitting (see the module notes): the last three, in this order.
     chain.push(named("videocrop", "crop")?);
+    let scale = named("videoconvertscale", "scale")?;
+    // The compositor's own converter defaults (Mitchell-Netravali cubic),
+    // so a tile looks as it did when the compositor scaled it.
+    scale.set_property_from_str("method", "mitchell");
+    // Stretch as the compositor did (cover-fit crops first), no black bars.
+    scale.set_property("add-borders", false);
+    chain.push(scale);
+    let size = named("capsfilter", "size")?;
+    size.set_property("caps", video_format.clone());
+    chain.push(size);
     Ok(chain)
 }

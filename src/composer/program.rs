@@ -3,15 +3,18 @@
 //!
 //! ```text
 //! background (live still picture) → compositor → caps(W×H@fps, I420) → overlaycomposition
-//!     → queue → x264enc → h264parse → caps(avc) → video tee
+//!     → program tee → queue → x264enc → h264parse → caps(avc) → video tee
+//!                   → [2 fps] queue (leaky, 1 frame) → videoscale (640 wide) → jpegenc → appsink "preview"
 //! audiotestsrc(live, silence) → audiomixer → caps(48 kHz stereo) → audioconvert
 //!     → avenc_aac → aacparse → audio tee
 //! ```
 
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 
 use gstreamer as gst;
 use gstreamer::prelude::*;
+use gstreamer_video as gst_video;
 
 use super::background::Background;
 use super::{ComposerError, JITTER_LATENCY, make};
@@ -32,6 +35,10 @@ pub struct ProgramSettings {
     pub background_image: Option<PathBuf>,
     /// The streams every output gets.
     pub media: ProgramMedia,
+    /// A destination that was live and then fails is retried for this long
+    /// before it is given up (one that never connected fails at once: that
+    /// is a wrong URL or key, not an outage).
+    pub retry_budget: std::time::Duration,
 }
 
 impl ProgramSettings {
@@ -45,6 +52,7 @@ impl ProgramSettings {
             layout: layout.to_string(),
             background_image: None,
             media: ProgramMedia::AudioVideo,
+            retry_budget: std::time::Duration::from_secs(30),
         }
     }
 }
@@ -65,6 +73,12 @@ pub struct Program {
     pub background_pad: gst::Pad,
     /// The encoder's input; counts program frames.
     pub encoder_sink: gst::Pad,
+    /// The latest program frame as a small JPEG (the dashboard's preview).
+    pub preview: Arc<Mutex<Option<Vec<u8>>>>,
+    /// The program's raw video format without size or rate (I420, the
+    /// canvas's colorimetry, square pixels): what the compositor copies
+    /// from without converting.
+    pub video_format: gst::Caps,
 }
 
 impl Drop for Program {
@@ -93,11 +107,14 @@ pub fn build(settings: &ProgramSettings) -> Result<Program, ComposerError> {
     let Canvas { width, height } = settings.canvas;
     let fps = settings.fps as i32;
     let latency = gst::ClockTime::from_nseconds(JITTER_LATENCY.as_nanos() as u64);
+    let video_format = video_format(settings.canvas)?;
 
     // Video: a live background is what keeps the program running with nobody in the room.
     let (background, background_out) = Background::build(
         &pipeline,
         settings.canvas,
+        &video_format,
+        fps,
         Rgba::MUX_BACKGROUND,
         settings.background_image.as_deref(),
     )?;
@@ -116,6 +133,7 @@ pub fn build(settings: &ProgramSettings) -> Result<Program, ComposerError> {
             .build(),
     )?;
     let overlay = element("overlaycomposition", "overlay")?;
+    let program_tee = element("tee", "program-tee")?;
     let encoder_queue = element("queue", "encoder-queue")?;
     // A few raw frames decouple composing from encoding; more only costs
     // memory (a 1080p frame is 3 MB).
@@ -167,6 +185,7 @@ pub fn build(settings: &ProgramSettings) -> Result<Program, ComposerError> {
         &compositor,
         &program_caps,
         &overlay,
+        &program_tee,
         &encoder_queue,
         &x264,
         &h264parse,
@@ -200,6 +219,15 @@ pub fn build(settings: &ProgramSettings) -> Result<Program, ComposerError> {
     let encoder_sink = x264
         .static_pad("sink")
         .ok_or_else(|| ComposerError::Pipeline("x264enc has no sink pad".into()))?;
+    let preview = Arc::new(Mutex::new(None));
+    if settings.media.has_video() {
+        add_preview(&pipeline, &program_tee, settings.canvas, preview.clone())?;
+    } else {
+        skip_encoding(&encoder_queue)?;
+    }
+    if !settings.media.has_audio() {
+        skip_encoding(&aac)?;
+    }
     Ok(Program {
         pipeline,
         compositor,
@@ -210,5 +238,107 @@ pub fn build(settings: &ProgramSettings) -> Result<Program, ComposerError> {
         video_tee,
         audio_tee,
         encoder_sink,
+        preview,
+        video_format,
+    })
+}
+
+/// I420 with the colorimetry and chroma siting GStreamer gives a frame of
+/// the canvas's size (BT.709 from 720 lines up), square pixels. Everything
+/// entering the compositor is in this format, so its output is too.
+fn video_format(canvas: Canvas) -> Result<gst::Caps, ComposerError> {
+    let info =
+        gst_video::VideoInfo::builder(gst_video::VideoFormat::I420, canvas.width, canvas.height)
+            .par(gst::Fraction::new(1, 1))
+            .build()
+            .map_err(|e| ComposerError::Pipeline(format!("program video format: {e}")))?;
+    let mut caps = info
+        .to_caps()
+        .map_err(|e| ComposerError::Pipeline(format!("program video caps: {e}")))?;
+    if let Some(structure) = caps.make_mut().structure_mut(0) {
+        structure.remove_fields(["width", "height", "framerate"]);
+    }
+    Ok(caps)
+}
+
+/// A stream no output carries (audio-only or video-only programs) is not
+/// encoded: its frames are dropped before the encoder.
+fn skip_encoding(encoder_input: &gst::Element) -> Result<(), ComposerError> {
+    drop_probe_pad(encoder_input)?
+        .add_probe(gst::PadProbeType::BUFFER, |_, _| gst::PadProbeReturn::Drop);
+    Ok(())
+}
+
+/// Where a probe that drops buffers going into `element` goes: the source
+/// pad feeding it. gstreamer-rs releases a dropped buffer itself, and
+/// GStreamer 1.22 then unrefs the emptied pointer again on a sink pad (a
+/// CRITICAL per buffer), not on a source pad.
+pub(super) fn drop_probe_pad(element: &gst::Element) -> Result<gst::Pad, ComposerError> {
+    element
+        .static_pad("sink")
+        .and_then(|sink| sink.peer())
+        .ok_or_else(|| ComposerError::Pipeline(format!("{} is not linked", element.name())))
+}
+
+/// Preview frames per second, and their width.
+const PREVIEW_FPS: u64 = 2;
+const PREVIEW_WIDTH: u32 = 640;
+
+/// A side branch that keeps the latest program frame as a JPEG. It never
+/// holds the program up: its queue keeps one frame and drops the rest. Only
+/// the frames it encodes enter it (a probe at the tee lets one through every
+/// 1/[`PREVIEW_FPS`] s), so no full-size frame waits in it between two
+/// previews (as one did in a `videorate`), and nothing else is scaled.
+fn add_preview(
+    pipeline: &gst::Pipeline,
+    program_tee: &gst::Element,
+    canvas: Canvas,
+    latest: Arc<Mutex<Option<Vec<u8>>>>,
+) -> Result<(), ComposerError> {
+    let queue = element("queue", "preview-queue")?;
+    queue.set_property("max-size-buffers", 1u32);
+    queue.set_property("max-size-bytes", 0u32);
+    queue.set_property("max-size-time", 0u64);
+    queue.set_property_from_str("leaky", "downstream");
+    let scale = element("videoscale", "preview-scale")?;
+    let height = (PREVIEW_WIDTH * canvas.height / canvas.width.max(1)).max(2) & !1;
+    let caps = caps_filter(
+        "preview-caps",
+        gst::Caps::builder("video/x-raw")
+            .field("width", PREVIEW_WIDTH as i32)
+            .field("height", height as i32)
+            .build(),
+    )?;
+    let jpeg = element("jpegenc", "preview-jpeg")?;
+    jpeg.set_property("quality", 75i32);
+    let sink = element("appsink", "preview")?;
+    sink.set_property("sync", false);
+    sink.set_property("async", false);
+    sink.set_property("max-buffers", 1u32);
+    sink.set_property("drop", true);
+    let chain = [&queue, &scale, &caps, &jpeg, &sink];
+    pipeline.add_many(chain)?;
+    gst::Element::link_many(chain)?;
+    program_tee.link(&queue)?;
+    let interval = gst::ClockTime::SECOND.nseconds() / PREVIEW_FPS;
+    // The PTS from which the next frame is taken; none before the first.
+    let next = std::sync::atomic::AtomicU64::new(u64::MAX);
+    // On the tee's side of the link, see `drop_probe_pad`.
+    drop_probe_pad(&queue)?.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+        use std::sync::atomic::Ordering;
+        let Some(pts) = info.buffer().and_then(|b| b.pts()).map(|t| t.nseconds()) else {
+            return gst::PadProbeReturn::Drop;
+        };
+        let due = next.load(Ordering::Relaxed);
+        // A PTS well before the due one: the timeline started over.
+        if due == u64::MAX || pts >= due || due - pts > 2 * interval {
+            next.store(pts + interval, Ordering::Relaxed);
+            gst::PadProbeReturn::Ok
+        } else {
+            gst::PadProbeReturn::Drop
+        }
+    });
+    super::read_appsink(pipeline, "preview", move |_, jpeg| {
+        *latest.lock().expect("preview lock") = Some(jpeg.to_vec());
     })
 }

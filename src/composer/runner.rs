@@ -22,6 +22,7 @@ const RUN_EVENTS: usize = 64;
 pub struct MediaEngine {
     sfu: Sfu,
     layouts: Arc<LayoutTemplates>,
+    retry_budget: std::time::Duration,
 }
 
 impl MediaEngine {
@@ -29,7 +30,17 @@ impl MediaEngine {
     pub fn new(sfu: Sfu, layouts: Arc<LayoutTemplates>) -> Result<MediaEngine, ComposerError> {
         super::init()?;
         super::check_plugins()?;
-        Ok(MediaEngine { sfu, layouts })
+        Ok(MediaEngine {
+            sfu,
+            layouts,
+            retry_budget: std::time::Duration::from_secs(30),
+        })
+    }
+
+    /// How long a destination that was live is retried (`media.output_retry_secs`).
+    pub fn with_retry_budget(mut self, budget: std::time::Duration) -> MediaEngine {
+        self.retry_budget = budget;
+        self
     }
 }
 
@@ -54,6 +65,7 @@ impl Runner for MediaEngine {
             &spec.layout,
         );
         settings.media = spec.media;
+        settings.retry_budget = self.retry_budget;
         let (events, events_rx) = mpsc::channel(RUN_EVENTS);
         let feed = RoomFeed {
             events: room.events,
@@ -97,5 +109,9 @@ impl RunControl for ComposerControl {
 
     fn participants_composed(&self) -> Option<u64> {
         Some(self.composer.stats().participants.load(Ordering::Relaxed))
+    }
+
+    fn preview(&self) -> Option<Vec<u8>> {
+        self.composer.preview()
     }
 }

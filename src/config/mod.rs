@@ -31,6 +31,7 @@ pub struct Config {
     pub mux: MuxConfig,
     pub limits: LimitsConfig,
     pub sfu: SfuConfig,
+    pub storage: StorageConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -56,6 +57,8 @@ pub struct DatabaseConfig {
 pub struct MediaConfig {
     pub recordings_dir: PathBuf,
     pub layouts_dir: PathBuf,
+    /// Seconds a destination that was live is retried after failing.
+    pub output_retry_secs: u32,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -107,6 +110,78 @@ pub struct SfuConfig {
     pub webhook_api_key: String,
     /// STUN/TURN URLs advertised to WHIP/WHEP clients in `Link` headers.
     pub ice_servers: Vec<String>,
+    /// The address peers reach this node at through 1:1 NAT (a container's
+    /// published port, a cloud VM's public IP); empty = none.
+    pub public_ip: String,
+}
+
+impl SfuConfig {
+    /// `public_ip`, checked at load time.
+    pub fn public_ip(&self) -> Option<std::net::IpAddr> {
+        self.public_ip.trim().parse().ok()
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StorageConfig {
+    /// S3 API endpoint (MinIO, s3s-fs, R2, …); empty = AWS S3 for `region`.
+    pub endpoint: String,
+    pub region: String,
+    /// Empty = no object storage: HLS is refused and MP4s stay local.
+    pub bucket: String,
+    pub access_key_id: String,
+    pub secret_access_key: Secret,
+    /// `endpoint/bucket/key` instead of `bucket.endpoint/key` (MinIO, s3s-fs).
+    pub path_style: bool,
+    /// HLS segment length in seconds (segments cut on keyframes).
+    pub hls_segment_secs: u32,
+    /// Object key prefix of a livestream's HLS playlist and segments.
+    pub hls_path: String,
+    /// Upload MP4 recordings when a livestream completes.
+    pub upload_mp4: bool,
+    /// Object key of an uploaded MP4.
+    pub mp4_path: String,
+}
+
+impl StorageConfig {
+    pub fn is_configured(&self) -> bool {
+        !self.bucket.trim().is_empty()
+    }
+
+    fn check(&self) -> Result<(), ConfigError> {
+        let invalid = |key, message: String| Err(ConfigError::Invalid { key, message });
+        if !self.endpoint.is_empty()
+            && !url::Url::parse(&self.endpoint)
+                .is_ok_and(|u| matches!(u.scheme(), "http" | "https"))
+        {
+            return invalid(
+                "storage.endpoint",
+                "must be an http:// or https:// URL".into(),
+            );
+        }
+        if self.access_key_id.is_empty() != self.secret_access_key.expose().is_empty() {
+            return invalid(
+                "storage.secret_access_key",
+                "set both storage.access_key_id and storage.secret_access_key, or neither".into(),
+            );
+        }
+        if !(1..=10).contains(&self.hls_segment_secs) {
+            return invalid(
+                "storage.hls_segment_secs",
+                "must be between 1 and 10".into(),
+            );
+        }
+        for (key, template) in [
+            ("storage.hls_path", &self.hls_path),
+            ("storage.mp4_path", &self.mp4_path),
+        ] {
+            if let Err(message) = crate::storage::ObjectPath::check(template) {
+                return invalid(key, message);
+            }
+        }
+        Ok(())
+    }
 }
 
 /// What can go wrong loading configuration; the message always names the key.
@@ -205,6 +280,7 @@ impl Config {
             ("limits.max_livestreams", self.limits.max_livestreams),
             ("limits.max_duration_secs", self.limits.max_duration_secs),
             ("limits.max_destinations", self.limits.max_destinations),
+            ("media.output_retry_secs", self.media.output_retry_secs),
         ];
         if let Some((key, _)) = positive.iter().find(|(_, v)| *v == 0) {
             return Err(ConfigError::Invalid {
@@ -243,6 +319,13 @@ impl Config {
                 message: "room timeouts must be at least one second".into(),
             });
         }
+        if !self.sfu.public_ip.trim().is_empty() && self.sfu.public_ip().is_none() {
+            return Err(ConfigError::Invalid {
+                key: "sfu.public_ip",
+                message: format!("`{}` is not an IP address", self.sfu.public_ip),
+            });
+        }
+        self.storage.check()?;
         Ok(self)
     }
 

@@ -261,27 +261,32 @@ async fn run_show(
             println!("demo: layout → {}", layouts[shown]);
         }
         let status = api.status(&options.room).await.unwrap_or(Value::Null);
-        let bytes: Vec<String> = status["outputs"]
+        // Average bit rate since going live (outputs report bytes every 2 s).
+        let seconds = elapsed.as_secs_f64().max(1.0);
+        let outputs: Vec<String> = status["outputs"]
             .as_array()
             .map(|outputs| {
                 outputs
                     .iter()
                     .map(|o| {
+                        let bytes = o["bytes"].as_u64().unwrap_or(0);
                         format!(
-                            "{} {} kB",
+                            "{} {} kB {:.0} kbit/s",
                             o["name"].as_str().unwrap_or("?"),
-                            o["bytes"].as_u64().unwrap_or(0) / 1000
+                            bytes / 1000,
+                            bytes as f64 * 8.0 / 1000.0 / seconds
                         )
                     })
                     .collect()
             })
             .unwrap_or_default();
+        let frames = crate::metrics::global().program_frames.get(&["produced"]);
         println!(
-            "demo: {:>3.0} s  {}  speaking: {}  {}",
+            "demo: {:>3.0} s  {}  {frames} frames  speaking: {}  {}",
             elapsed.as_secs_f64(),
             status["status"].as_str().unwrap_or("?"),
             people[talker].persona.name,
-            bytes.join(", ")
+            outputs.join(", ")
         );
     }
 }

@@ -105,6 +105,11 @@ impl LocalRtmp {
 
 impl LocalRtmp {
     /// Kills the server (master and workers) at once, as a crash would.
+    /// The server's process group (nginx's master and workers).
+    pub fn process_group(&self) -> u32 {
+        self.child.id()
+    }
+
     pub fn stop(self) {
         drop(self);
     }

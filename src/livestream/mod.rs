@@ -2,6 +2,7 @@
 //! [`Runner`], and reconciliation after a restart.
 
 mod address_check;
+pub mod egress;
 mod mux_live;
 mod preset;
 mod request;

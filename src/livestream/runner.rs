@@ -101,6 +101,10 @@ pub trait RunControl: Send + Sync + 'static {
     fn participants_composed(&self) -> Option<u64> {
         None
     }
+    /// The latest program frame as a JPEG, when the engine has one.
+    fn preview(&self) -> Option<Vec<u8>> {
+        None
+    }
 }
 
 pub struct RunHandle {

@@ -9,6 +9,7 @@ use std::time::Duration;
 use uuid::Uuid;
 
 use super::address_check;
+use super::egress;
 use super::mux_live::MuxLive;
 use super::request::{
     Capabilities, GoLive, GoLiveRequest, NamedDestination, UpdateRequest, ValidationError,
@@ -18,6 +19,10 @@ use super::state::{Status, TransitionError, parse_stored, transition};
 use crate::auth::Caller;
 use crate::config::LimitsConfig;
 use crate::layout::LayoutTemplates;
+use crate::outputs::hls::HlsJob;
+use crate::outputs::upload::upload_recording;
+use crate::sfu::webhook::WebhookNotifier;
+use crate::storage::{ObjectPath, Storage};
 use crate::store::{
     EventRow, LivestreamRow, NewLivestream, NewOutput, OutputRow, OutputUpdate, Store, StoreError,
 };
@@ -32,6 +37,10 @@ pub struct ServiceSettings {
     pub layouts: Arc<LayoutTemplates>,
     /// Going live to Mux, when Mux credentials are configured.
     pub mux: Option<Arc<MuxLive>>,
+    /// Object storage for HLS and recording uploads, when configured.
+    pub storage: Option<Storage>,
+    /// Room webhooks: livestreams are announced as LiveKit egress events.
+    pub webhooks: WebhookNotifier,
 }
 
 /// A livestream with its outputs and transition history.
@@ -165,7 +174,7 @@ impl LivestreamService {
         self.check_capacity()?;
 
         let id = Uuid::new_v4();
-        let outputs = self.plan_outputs(id, &go_live);
+        let outputs = self.plan_outputs(id, &go_live)?;
         let new = NewLivestream {
             id,
             user_id: caller.user_id.clone(),
@@ -201,6 +210,7 @@ impl LivestreamService {
             None,
         )
         .await?;
+        self.announce(id).await;
 
         let mut outputs: Vec<OutputSpec> = outputs.into_iter().map(|(_, spec)| spec).collect();
         if go_live.mux {
@@ -407,7 +417,8 @@ impl LivestreamService {
         for (_, spec) in added {
             let output = spec.id;
             if let Err(error) = run.control.add_output(spec).await {
-                self.output_update(output, "failed", Some(error.0), 0).await;
+                self.output_update(id, output, "failed", Some(error.0), 0)
+                    .await;
             }
         }
         self.details(self.row(id).await?).await
@@ -508,7 +519,11 @@ impl LivestreamService {
     }
 
     /// Rows and media specs for every output a go-live asks for.
-    fn plan_outputs(&self, id: Uuid, go_live: &GoLive) -> Vec<(NewOutput, OutputSpec)> {
+    fn plan_outputs(
+        &self,
+        id: Uuid,
+        go_live: &GoLive,
+    ) -> Result<Vec<(NewOutput, OutputSpec)>, LivestreamError> {
         let mut outputs = Vec::new();
         if go_live.mp4 {
             let path = self
@@ -523,15 +538,109 @@ impl LivestreamService {
             ));
         }
         if go_live.hls {
-            outputs.push(file_output(
-                "hls",
-                "hls",
-                format!("hls/{}/{id}", go_live.room_name),
-                OutputTarget::Hls,
-            ));
+            outputs.push(self.plan_hls(id, &go_live.room_name)?);
         }
         outputs.extend(go_live.destinations.iter().map(rtmp_output));
-        outputs
+        Ok(outputs)
+    }
+
+    /// Segments are cut under the recordings directory and published to the
+    /// bucket as they close.
+    fn plan_hls(
+        &self,
+        id: Uuid,
+        room_name: &str,
+    ) -> Result<(NewOutput, OutputSpec), LivestreamError> {
+        let storage = self.settings.storage.as_ref().ok_or_else(|| {
+            LivestreamError::Unavailable("HLS needs object storage (storage.bucket)".into())
+        })?;
+        let prefix = ObjectPath {
+            room_name,
+            livestream_id: id,
+            time: chrono::Utc::now(),
+        }
+        .render(&storage.config.hls_path);
+        let job = HlsJob {
+            dir: self
+                .settings
+                .recordings_dir
+                .join("hls")
+                .join(id.to_string()),
+            prefix,
+            segment_secs: storage.config.hls_segment_secs,
+        };
+        let url = storage.store.describe(&job.playlist_key());
+        let (dir, segment_secs) = (job.dir.clone(), job.segment_secs);
+        let (segments, _publishing) = job.start(storage.store.clone()).map_err(|e| {
+            LivestreamError::Unavailable(format!("cannot prepare the HLS output: {e}"))
+        })?;
+        Ok(file_output(
+            "hls",
+            "hls",
+            url,
+            OutputTarget::Hls {
+                dir,
+                segment_secs,
+                segments,
+            },
+        ))
+    }
+
+    /// Uploads the livestream's finished MP4 recordings in the background
+    /// (when configured); each output row learns its object's address once
+    /// the store confirms it.
+    async fn upload_recordings(&self, id: Uuid) {
+        let Some(storage) = self.settings.storage.clone() else {
+            return;
+        };
+        if !storage.config.upload_mp4 {
+            return;
+        }
+        let (row, outputs) = match (
+            self.store.livestream(id).await,
+            self.store.outputs_of(&[id]).await,
+        ) {
+            (Ok(Some(row)), Ok(outputs)) => (row, outputs),
+            (Err(error), _) | (_, Err(error)) => {
+                tracing::warn!(livestream = %id, %error, "cannot look up recordings to upload");
+                return;
+            }
+            (Ok(None), _) => return,
+        };
+        for output in outputs.into_iter().filter(|o| o.kind == "mp4") {
+            let file = PathBuf::from(&output.url);
+            if !file.exists() {
+                continue;
+            }
+            let key = ObjectPath {
+                room_name: &row.room_name,
+                livestream_id: id,
+                time: row.created_at,
+            }
+            .render(&storage.config.mp4_path);
+            let (storage, db) = (storage.clone(), self.store.clone());
+            tokio::spawn(async move {
+                match upload_recording(&storage.store, &file, &key).await {
+                    Ok(url) => {
+                        if let Err(error) = db.set_output_uploaded(output.id, &url).await {
+                            tracing::warn!(output = %output.id, %error, "could not record the upload");
+                        }
+                    }
+                    Err(error) => {
+                        tracing::warn!(recording = %file.display(), %error, "cannot start the upload; the recording stays local")
+                    }
+                }
+            });
+        }
+    }
+
+    /// The running program's latest frame as a JPEG.
+    pub async fn preview(&self, caller: &Caller, id: Uuid) -> Result<Vec<u8>, LivestreamError> {
+        let row = self.find(caller, Target::Id(id)).await?;
+        let run = self.live_run(&row)?;
+        run.control
+            .preview()
+            .ok_or_else(|| LivestreamError::Unavailable("the program has no picture yet".into()))
     }
 
     /// Follows a run's events until it ends: output health, `starting → active`,
@@ -572,7 +681,7 @@ impl LivestreamService {
                 Some(RunEvent::Ended { error }) => Some(error),
                 None => Some(None),
                 Some(RunEvent::OutputFailed { output, error }) if !run.went_live() => {
-                    self.output_update(output, "failed", Some(error.clone()), 0)
+                    self.output_update(id, output, "failed", Some(error.clone()), 0)
                         .await;
                     let reason = format!("an output failed before the program went live: {error}");
                     self.abort_start(id, &run, &reason).await;
@@ -599,20 +708,22 @@ impl LivestreamService {
     async fn on_run_event(&self, id: Uuid, run: &ActiveRun, event: RunEvent) {
         match event {
             RunEvent::OutputLive { output } => {
-                self.output_update(output, "live", None, 0).await;
+                self.output_update(id, output, "live", None, 0).await;
                 if run.output_live(output) {
                     self.mark_active(id).await;
                 }
             }
             RunEvent::OutputRetrying { output, error } => {
-                self.output_update(output, "retrying", Some(error), 1).await;
+                self.output_update(id, output, "retrying", Some(error), 1)
+                    .await;
                 // A destination that is retrying no longer holds the program back.
                 if run.output_live(output) {
                     self.mark_active(id).await;
                 }
             }
             RunEvent::OutputFailed { output, error } => {
-                self.output_update(output, "failed", Some(error), 0).await
+                self.output_update(id, output, "failed", Some(error), 0)
+                    .await
             }
             RunEvent::OutputBytes { output, bytes } => {
                 let update = OutputUpdate {
@@ -631,6 +742,7 @@ impl LivestreamService {
 
     async fn output_update(
         &self,
+        id: Uuid,
         output: Uuid,
         status: &str,
         error: Option<String>,
@@ -645,11 +757,30 @@ impl LivestreamService {
         if let Err(error) = self.store.update_output(output, &update).await {
             tracing::warn!(%output, %error, "could not record output status");
         }
+        self.announce(id).await;
+    }
+
+    /// Sends the livestream's state as a LiveKit egress webhook (when room
+    /// webhooks are configured).
+    async fn announce(&self, id: Uuid) {
+        if !self.settings.webhooks.is_enabled() {
+            return;
+        }
+        match self.row(id).await {
+            Ok(row) => match self.details(row).await {
+                Ok(details) => self.settings.webhooks.notify(egress::webhook(&details)),
+                Err(error) => {
+                    tracing::warn!(livestream = %id, %error, "cannot announce the egress")
+                }
+            },
+            Err(error) => tracing::warn!(livestream = %id, %error, "cannot announce the egress"),
+        }
     }
 
     /// `stopping` → engine stop → `completed`, or `failed` if the engine cannot finalize.
     async fn stop_run(self: &Arc<Self>, id: Uuid, reason: &str) -> Result<(), LivestreamError> {
         transition(&self.store, id, Status::Stopping, reason, None).await?;
+        self.announce(id).await;
         let run = self.runs.lock().expect("runs lock").remove(&id);
         let Some(run) = run else {
             self.fail(id, "no program was running for it on this node")
@@ -667,6 +798,7 @@ impl LivestreamService {
                     self.store.update_output(output, &update).await?;
                 }
                 self.store.finish_outputs(id, "stopped").await?;
+                self.upload_recordings(id).await;
                 self.complete_mux_stream(id).await;
                 transition(
                     &self.store,
@@ -677,6 +809,7 @@ impl LivestreamService {
                 )
                 .await?;
                 tracing::info!(livestream = %id, "livestream completed");
+                self.announce(id).await;
             }
             Err(error) => {
                 self.fail(id, &format!("stopping failed: {}", error.0))
@@ -689,7 +822,10 @@ impl LivestreamService {
     async fn mark_active(&self, id: Uuid) {
         let reason = "program reached every output";
         match transition(&self.store, id, Status::Active, reason, None).await {
-            Ok(_) => tracing::info!(livestream = %id, "livestream is active"),
+            Ok(_) => {
+                tracing::info!(livestream = %id, "livestream is active");
+                self.announce(id).await;
+            }
             Err(TransitionError::Illegal { .. }) => {} // already active, or stopping
             Err(error) => tracing::warn!(livestream = %id, %error, "could not mark active"),
         }
@@ -706,6 +842,7 @@ impl LivestreamService {
         }
         tracing::warn!(livestream = %id, reason, "go-live failed");
         self.fail(id, reason).await;
+        self.upload_recordings(id).await;
     }
 
     /// Best effort: mark failed with `reason` and close its outputs.
@@ -717,6 +854,7 @@ impl LivestreamService {
         if let Err(error) = self.store.finish_outputs(id, "failed").await {
             tracing::error!(livestream = %id, %error, "could not close outputs");
         }
+        self.announce(id).await;
     }
 
     fn live_run(&self, row: &LivestreamRow) -> Result<Arc<ActiveRun>, LivestreamError> {

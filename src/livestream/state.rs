@@ -113,11 +113,15 @@ pub async fn transition(
         .transition(id, &allowed, to.as_str(), reason, &changes)
         .await?
     {
-        TransitionOutcome::Applied { from, row } => Ok(Transition {
-            from: parse_stored(&from),
-            to,
-            row: *row,
-        }),
+        TransitionOutcome::Applied { from, row } => {
+            let from = parse_stored(&from);
+            crate::metrics::livestream_transition(from.as_str(), to.as_str());
+            Ok(Transition {
+                from,
+                to,
+                row: *row,
+            })
+        }
         TransitionOutcome::NotAllowed { current } => Err(TransitionError::Illegal {
             from: parse_stored(&current),
             to,

@@ -9,6 +9,7 @@ use serde::de::DeserializeOwned;
 use super::error::{MuxError, describe_json_error};
 use super::retry;
 use crate::config::Secret;
+use crate::metrics;
 
 /// Mux's API origin.
 pub const DEFAULT_BASE_URL: &str = "https://api.mux.com";
@@ -126,9 +127,22 @@ impl MuxClient {
         url
     }
 
+    /// Sends `call` once (`attempt` counts from 1) and counts it in
+    /// `onair_mux_api_requests_total` (and, after the first attempt, in
+    /// `onair_mux_api_retries_total`) under the call's [`operation`].
+    pub(crate) async fn attempt(&self, call: &Call<'_>, attempt: u32) -> Attempt {
+        let operation = operation(call);
+        if attempt > 1 {
+            metrics::mux_api_retry(operation);
+        }
+        let result = self.attempt_uncounted(call, attempt).await;
+        metrics::mux_api_request(operation, matches!(result, Attempt::Done(Ok(_))));
+        result
+    }
+
     /// Sends `call` once. Logs method, path, status and attempt at debug level
     /// (never the query, which may hold a stream key, nor any header).
-    pub(crate) async fn attempt(&self, call: &Call<'_>, attempt: u32) -> Attempt {
+    async fn attempt_uncounted(&self, call: &Call<'_>, attempt: u32) -> Attempt {
         let url = self.url(call);
         let path = url.path().to_owned();
         let mut request = self
@@ -253,6 +267,31 @@ impl MuxClient {
     }
 }
 
+/// The fixed name of the API operation `call` makes, for metrics (never an
+/// id): one of [`metrics::MUX_OPERATIONS`], else `other`.
+pub(crate) fn operation(call: &Call<'_>) -> &'static str {
+    let (method, segments) = (&call.method, call.segments);
+    let tail = match segments {
+        ["video", "v1", "live-streams", tail @ ..] => tail,
+        ["video", "v1", "assets", _id] if method == Method::GET => return "retrieve_asset",
+        _ => return metrics::OTHER,
+    };
+    match (method.as_str(), tail) {
+        ("POST", []) => "create_live_stream",
+        ("GET", []) => "list_live_streams",
+        ("GET", [_id]) => "retrieve_live_stream",
+        ("PATCH", [_id]) => "update_live_stream",
+        ("DELETE", [_id]) => "delete_live_stream",
+        ("PUT", [_id, "complete"]) => "complete",
+        ("PUT", [_id, "disable"]) => "disable",
+        ("PUT", [_id, "enable"]) => "enable",
+        ("POST", [_id, "reset-stream-key"]) => "reset_stream_key",
+        ("POST", [_id, "simulcast-targets"]) => "create_simulcast_target",
+        ("DELETE", [_id, "simulcast-targets", _target]) => "delete_simulcast_target",
+        _ => metrics::OTHER,
+    }
+}
+
 /// Decodes `{"data": T}`.
 pub(crate) fn decode_data<T: DeserializeOwned>(body: &[u8]) -> Result<T, MuxError> {
     serde_json::from_slice::<Envelope<T>>(body)
@@ -329,6 +368,95 @@ mod tests {
         );
         assert_eq!(MuxClient::retry_delay(3, None), None);
         assert!(MuxClient::retry_delay(2, None).is_some());
+    }
+
+    #[test]
+    fn every_call_has_a_fixed_operation_name() {
+        let call = |method: Method, segments: &'static [&'static str]| Call {
+            method,
+            segments,
+            query: vec![],
+            body: None,
+        };
+        let cases: [(Method, &[&str], &str); 14] = [
+            (
+                Method::POST,
+                &["video", "v1", "live-streams"],
+                "create_live_stream",
+            ),
+            (
+                Method::GET,
+                &["video", "v1", "live-streams"],
+                "list_live_streams",
+            ),
+            (
+                Method::GET,
+                &["video", "v1", "live-streams", "LS1"],
+                "retrieve_live_stream",
+            ),
+            (
+                Method::PATCH,
+                &["video", "v1", "live-streams", "LS1"],
+                "update_live_stream",
+            ),
+            (
+                Method::DELETE,
+                &["video", "v1", "live-streams", "LS1"],
+                "delete_live_stream",
+            ),
+            (
+                Method::PUT,
+                &["video", "v1", "live-streams", "LS1", "complete"],
+                "complete",
+            ),
+            (
+                Method::PUT,
+                &["video", "v1", "live-streams", "LS1", "disable"],
+                "disable",
+            ),
+            (
+                Method::PUT,
+                &["video", "v1", "live-streams", "LS1", "enable"],
+                "enable",
+            ),
+            (
+                Method::POST,
+                &["video", "v1", "live-streams", "LS1", "reset-stream-key"],
+                "reset_stream_key",
+            ),
+            (
+                Method::POST,
+                &["video", "v1", "live-streams", "LS1", "simulcast-targets"],
+                "create_simulcast_target",
+            ),
+            (
+                Method::DELETE,
+                &[
+                    "video",
+                    "v1",
+                    "live-streams",
+                    "LS1",
+                    "simulcast-targets",
+                    "ST1",
+                ],
+                "delete_simulcast_target",
+            ),
+            (
+                Method::GET,
+                &["video", "v1", "assets", "AS1"],
+                "retrieve_asset",
+            ),
+            (Method::GET, &["video", "v1", "uploads"], "other"),
+            (
+                Method::PUT,
+                &["video", "v1", "live-streams", "LS1", "LS1-secret"],
+                "other",
+            ),
+        ];
+        for (method, segments, expected) in cases {
+            assert_eq!(operation(&call(method, segments)), expected, "{segments:?}");
+            assert!(expected == "other" || metrics::MUX_OPERATIONS.contains(&expected));
+        }
     }
 
     #[test]

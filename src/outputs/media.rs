@@ -5,15 +5,19 @@
 //! ```text
 //! MP4:  queue → mp4mux (fragmented, 1 s fragments: a crash loses at most the last fragment) → filesink
 //! RTMP: queue (leaky) → flvmux (streamable) → rtmp2sink
+//! HLS:  queue → [h264parse → byte-stream] → splitmuxsink (mpegtsmux → filesink, keyframe-aligned segments)
 //! ```
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
 
 use gstreamer as gst;
 use gstreamer::prelude::*;
 
+use super::hls::HlsSegments;
+use super::playlist::Segment;
 use crate::config::Secret;
 
 /// Where one output of a program goes.
@@ -26,7 +30,12 @@ pub enum OutputTarget {
     Mp4 {
         path: PathBuf,
     },
-    Hls,
+    /// Segments are cut into `dir` and handed to `segments` as they close.
+    Hls {
+        dir: PathBuf,
+        segment_secs: u32,
+        segments: HlsSegments,
+    },
 }
 
 /// What a program carries (LiveKit's `audio_only` / `video_only`); every
@@ -74,8 +83,6 @@ pub enum OutputError {
     MissingElement(String),
     #[error("{0}")]
     Build(String),
-    #[error("{0}")]
-    Unsupported(String),
 }
 
 impl From<gst::glib::BoolError> for OutputError {
@@ -83,6 +90,9 @@ impl From<gst::glib::BoolError> for OutputError {
         OutputError::Build(error.to_string())
     }
 }
+
+/// How long an RTMP connection may be unable to write before it counts as failed.
+const STALL_TIMEOUT_SECS: u32 = 5;
 
 /// MP4 fragment length: the most a crash can lose.
 const MP4_FRAGMENT_MS: u32 = 1000;
@@ -93,11 +103,54 @@ pub struct OutputBin {
     /// The element that finally writes (filesink, rtmp2sink).
     pub sink: gst::Element,
     pub bytes: Arc<AtomicU64>,
+    /// The end of stream has been written out (the file is complete).
+    pub finished: Arc<AtomicBool>,
     /// RTMP: only bytes the server received count as flowing.
     network: bool,
+    hls: Option<HlsState>,
+}
+
+/// Follows the segment muxer's messages to hand closed segments on.
+struct HlsState {
+    segments: HlsSegments,
+    /// Running time at which the open segment started.
+    opened_at: Option<u64>,
+    /// End of stream reached the segment muxer: the next close is the last.
+    input_ended: Arc<AtomicBool>,
 }
 
 impl OutputBin {
+    /// Handles an element message from inside this bin (the HLS segment
+    /// muxer's `splitmuxsink-fragment-opened/closed`).
+    pub fn on_element_message(&mut self, structure: &gst::StructureRef) {
+        let Some(hls) = self.hls.as_mut() else {
+            return;
+        };
+        let running_time = structure.get::<u64>("running-time").ok();
+        match structure.name().as_str() {
+            "splitmuxsink-fragment-opened" => hls.opened_at = running_time,
+            "splitmuxsink-fragment-closed" => {
+                let location = structure.get::<String>("location").unwrap_or_default();
+                let name = std::path::Path::new(&location)
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned());
+                if let (Some(name), Some(opened), Some(closed)) =
+                    (name, hls.opened_at.take(), running_time)
+                {
+                    hls.segments.closed(Segment {
+                        name,
+                        duration: Duration::from_nanos(closed.saturating_sub(opened)),
+                    });
+                }
+                if hls.input_ended.load(Ordering::SeqCst) {
+                    hls.segments.end();
+                    self.finished.store(true, Ordering::SeqCst);
+                }
+            }
+            _ => {}
+        }
+    }
+
     pub fn bytes(&self) -> u64 {
         self.bytes.load(Ordering::Relaxed)
     }
@@ -106,13 +159,17 @@ impl OutputBin {
     /// RTMP server acknowledged/received them.
     pub fn is_flowing(&self) -> bool {
         if self.network {
-            let stats = self.sink.property::<Option<gst::Structure>>("stats");
-            return stats
-                .and_then(|s| s.get::<u64>("out-bytes-total").ok())
-                .is_some_and(|bytes| bytes > 0)
-                && self.bytes() > 0;
+            return self.network_bytes() > 0 && self.bytes() > 0;
         }
         self.bytes() > 0
+    }
+
+    /// Bytes the RTMP connection has written to its socket.
+    fn network_bytes(&self) -> u64 {
+        self.sink
+            .property::<Option<gst::Structure>>("stats")
+            .and_then(|s| s.get::<u64>("out-bytes-total").ok())
+            .unwrap_or(0)
     }
 }
 
@@ -149,18 +206,44 @@ pub fn build(
             mux.set_property("streamable", true);
             let sink = make("rtmp2sink", &format!("sink-{key}"))?;
             sink.set_property("location", url.expose());
+            // A server that stops reading (hung, overloaded) blocks the
+            // socket; after this many seconds that is an error, and the
+            // destination is retried like one that dropped the connection.
+            sink.set_property("timeout", STALL_TIMEOUT_SECS);
             sink.set_property("async", false);
             (mux, sink, true, ["video", "audio"])
         }
-        OutputTarget::Hls => {
-            return Err(OutputError::Unsupported(
-                "HLS output is not available in this build yet".into(),
-            ));
+        OutputTarget::Hls {
+            dir, segment_secs, ..
+        } => {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| OutputError::Build(format!("cannot create {}: {e}", dir.display())))?;
+            let mux = make("splitmuxsink", &format!("mux-{key}"))?;
+            let muxer = make("mpegtsmux", &format!("tsmux-{key}"))?;
+            let sink = make("filesink", &format!("sink-{key}"))?;
+            sink.set_property("async", false);
+            mux.set_property("muxer", &muxer);
+            mux.set_property("sink", &sink);
+            mux.set_property(
+                "location",
+                dir.join("segment%05d.ts").to_string_lossy().as_ref(),
+            );
+            mux.set_property("max-size-time", u64::from(*segment_secs) * 1_000_000_000);
+            // Asks the encoder for a keyframe where each segment should start.
+            mux.set_property("send-keyframe-requests", true);
+            (mux, sink, false, ["video", "audio_%u"])
         }
     };
-    bin.add_many([&mux, &sink])?;
-    mux.link(&sink)?;
+    let hls = matches!(target, OutputTarget::Hls { .. });
+    if hls {
+        // splitmuxsink owns its muxer and sink.
+        bin.add(&mux)?;
+    } else {
+        bin.add_many([&mux, &sink])?;
+        mux.link(&sink)?;
+    }
     let wanted = [media.has_video(), media.has_audio()];
+    let mut mux_pads = Vec::new();
     for ((kind, template), _) in ["video", "audio"]
         .into_iter()
         .zip(pads)
@@ -176,13 +259,30 @@ pub fn build(
         if leaky {
             queue.set_property_from_str("leaky", "downstream");
         }
-        bin.add(&queue)?;
+        let mut chain = vec![queue.clone()];
+        if hls && kind == "video" {
+            // MPEG-TS carries H.264 as a byte stream with SPS/PPS before
+            // every keyframe, so each segment decodes on its own.
+            let parse = make("h264parse", &format!("parse-{key}"))?;
+            parse.set_property("config-interval", -1i32);
+            let caps = make("capsfilter", &format!("bytestream-{key}"))?;
+            caps.set_property(
+                "caps",
+                gst::Caps::builder("video/x-h264")
+                    .field("stream-format", "byte-stream")
+                    .field("alignment", "au")
+                    .build(),
+            );
+            chain.extend([parse, caps]);
+        }
+        bin.add_many(&chain)?;
+        gst::Element::link_many(&chain)?;
         let mux_pad = mux
             .request_pad_simple(template)
             .ok_or_else(|| OutputError::Build(format!("{} refused a {kind} pad", mux.name())))?;
-        queue
+        chain[chain.len() - 1]
             .static_pad("src")
-            .ok_or_else(|| OutputError::Build("queue without src pad".into()))?
+            .ok_or_else(|| OutputError::Build("chain without src pad".into()))?
             .link(&mux_pad)
             .map_err(|e| OutputError::Build(format!("linking {kind}: {e:?}")))?;
         let target = queue
@@ -192,7 +292,28 @@ pub fn build(
             .name(kind)
             .build();
         bin.add_pad(&ghost)?;
+        mux_pads.push(mux_pad);
     }
+    let finished = Arc::new(AtomicBool::new(false));
+    let hls = match target {
+        OutputTarget::Hls { segments, .. } => {
+            let input_ended = Arc::new(AtomicBool::new(false));
+            if let Some(pad) = mux_pads.first() {
+                on_eos(pad, input_ended.clone());
+            }
+            Some(HlsState {
+                segments: segments.clone(),
+                opened_at: None,
+                input_ended,
+            })
+        }
+        _ => {
+            if let Some(pad) = sink.static_pad("sink") {
+                on_eos(&pad, finished.clone());
+            }
+            None
+        }
+    };
     let bytes = Arc::new(AtomicU64::new(0));
     let counter = bytes.clone();
     sink.static_pad("sink")
@@ -213,6 +334,20 @@ pub fn build(
         bin,
         sink,
         bytes,
+        finished,
         network: leaky,
+        hls,
     })
+}
+
+/// Raises `flag` when end of stream passes `pad`.
+fn on_eos(pad: &gst::Pad, flag: Arc<AtomicBool>) {
+    pad.add_probe(gst::PadProbeType::EVENT_DOWNSTREAM, move |_, info| {
+        if let Some(gst::PadProbeData::Event(event)) = &info.data
+            && event.type_() == gst::EventType::Eos
+        {
+            flag.store(true, Ordering::SeqCst);
+        }
+        gst::PadProbeReturn::Ok
+    });
 }

@@ -135,6 +135,8 @@ pub struct SfuSettings {
     /// Addresses to bind and announce; empty = [`interface_addresses`].
     pub node_ips: Vec<IpAddr>,
     pub udp_port: u16,
+    /// Announced instead of the first non-loopback node address (1:1 NAT).
+    pub public_ip: Option<IpAddr>,
 }
 
 /// Packet counters, readable from any thread (metrics, benchmarks).
@@ -175,7 +177,10 @@ impl Sfu {
         } else {
             settings.node_ips.clone()
         };
-        let sockets = net::bind_media_sockets(&ips, settings.udp_port).await?;
+        let sockets = net::announce_public_ip(
+            net::bind_media_sockets(&ips, settings.udp_port).await?,
+            settings.public_ip,
+        );
         let (datagram_tx, datagram_rx) = mpsc::channel(DATAGRAM_QUEUE);
         for (local, socket) in &sockets {
             tokio::spawn(read_datagrams(*local, socket.clone(), datagram_tx.clone()));

@@ -56,6 +56,23 @@ pub async fn bind_media_sockets(
 const RECEIVE_BUFFER: usize = 4 << 20;
 
 /// Best effort: as root past `net.core.rmem_max`, otherwise up to it.
+/// Behind 1:1 NAT peers send to `public_ip`, which no local socket has: the
+/// first non-loopback socket takes that address as its own, so it is what
+/// ICE announces and what its datagrams are taken to be sent to (replies
+/// still leave from that socket, which the NAT maps back).
+pub fn announce_public_ip(
+    mut sockets: Vec<(SocketAddr, Arc<UdpSocket>)>,
+    public_ip: Option<IpAddr>,
+) -> Vec<(SocketAddr, Arc<UdpSocket>)> {
+    if let Some(ip) = public_ip
+        && let Some((address, _)) = sockets.iter_mut().find(|(a, _)| !a.ip().is_loopback())
+    {
+        tracing::info!(local = %address, public = %ip, "announcing the public address for this socket");
+        address.set_ip(ip);
+    }
+    sockets
+}
+
 fn enlarge_receive_buffer(socket: &UdpSocket) {
     use nix::sys::socket::{setsockopt, sockopt};
     let forced = setsockopt(socket, sockopt::RcvBufForce, &RECEIVE_BUFFER);
@@ -77,5 +94,31 @@ mod tests {
         let sockets = bind_media_sockets(&ips, 0).await.unwrap();
         let port = sockets[0].0.port();
         assert!(sockets.iter().all(|(addr, _)| addr.port() == port));
+    }
+
+    #[tokio::test]
+    async fn the_public_ip_replaces_the_first_interface_address() {
+        let socket = Arc::new(UdpSocket::bind("127.0.0.1:0").await.unwrap());
+        let addresses = ["127.0.0.1:7882", "172.17.0.2:7882", "10.0.0.5:7882"];
+        let sockets = || {
+            addresses
+                .iter()
+                .map(|a| (a.parse::<SocketAddr>().unwrap(), socket.clone()))
+                .collect::<Vec<_>>()
+        };
+        let public: IpAddr = "203.0.113.7".parse().unwrap();
+        let announced: Vec<String> = announce_public_ip(sockets(), Some(public))
+            .iter()
+            .map(|(a, _)| a.to_string())
+            .collect();
+        assert_eq!(
+            announced,
+            ["127.0.0.1:7882", "203.0.113.7:7882", "10.0.0.5:7882"]
+        );
+        let unchanged: Vec<String> = announce_public_ip(sockets(), None)
+            .iter()
+            .map(|(a, _)| a.to_string())
+            .collect();
+        assert_eq!(unchanged, addresses);
     }
 }

@@ -521,7 +521,9 @@ impl Worker {
     async fn run(self, mut rx: mpsc::Receiver<WebhookEvent>) {
         while let Some(mut event) = rx.recv().await {
             event.num_dropped = self.dropped.swap(0, Ordering::Relaxed);
-            if !self.deliver(&event).await {
+            let delivered = self.deliver(&event).await;
+            crate::metrics::room_webhook_sent(delivered);
+            if !delivered {
                 // Like LiveKit: the receiver learns about this miss (and the
                 // ones it would have been told about) from the next event.
                 self.dropped
@@ -1003,6 +1005,8 @@ mod tests {
 
     #[tokio::test]
     async fn client_errors_are_not_retried() {
+        let sent = &crate::metrics::global().room_webhooks_sent;
+        let (failed_before, delivered_before) = (sent.get(&["failed"]), sent.get(&["delivered"]));
         let (url, receiver) = serve(&[400]).await;
         let notifier =
             WebhookNotifier::start_with(vec![url], KEY.into(), SECRET.into(), fast_policy());
@@ -1014,6 +1018,13 @@ mod tests {
         let body: serde_json::Value = serde_json::from_slice(&requests[0].body).unwrap();
         assert_eq!(body["event"], "room_finished");
         assert_eq!(body["numDropped"], 1);
+        // Counted (other tests of this process count too: at least).
+        assert!(sent.get(&["failed"]) > failed_before);
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while sent.get(&["delivered"]) == delivered_before && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert!(sent.get(&["delivered"]) > delivered_before);
     }
 
     #[tokio::test]

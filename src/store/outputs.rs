@@ -18,6 +18,8 @@ pub struct OutputRow {
     pub last_error: Option<String>,
     pub retries: i32,
     pub bytes_sent: i64,
+    /// `s3://bucket/key` of the uploaded file, once the store confirmed it.
+    pub uploaded_to: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -102,6 +104,17 @@ impl Store {
         .bind(&update.last_error)
         .bind(update.add_retries)
         .bind(update.bytes_sent)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn set_output_uploaded(&self, id: Uuid, object: &str) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE livestream_outputs SET uploaded_to = $2, updated_at = now() WHERE id = $1",
+        )
+        .bind(id)
+        .bind(object)
         .execute(&self.pool)
         .await?;
         Ok(())

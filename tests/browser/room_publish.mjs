@@ -18,51 +18,23 @@
 // --name fills the dev-mode display-name form when the URL has no token.
 // --screenshot saves the published page just before Leave.
 
-import { parseArgs } from "node:util";
-import puppeteer from "puppeteer-core";
+import { emit, launch, newPage, parseCommandLine } from "./chromium.mjs";
 
 const USAGE =
   "usage: room_publish.mjs --url <room page url incl. token> [--seconds 8] " +
   "[--chromium /usr/bin/chromium] [--timeout 15] [--name <dev display name>] [--screenshot <file.png>]";
 
-// Exactly these flags; puppeteer only adds --remote-debugging-pipe and a
-// temporary --user-data-dir (ignoreDefaultArgs drops its own defaults).
-const CHROMIUM_FLAGS = [
-  "--headless",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--no-first-run",
-  "--disable-background-networking",
-  "--use-fake-device-for-media-stream",
-  "--use-fake-ui-for-media-stream",
-  "--disable-features=WebRtcHideLocalIpsWithMdns",
-];
-
-const emit = (object) => process.stdout.write(JSON.stringify(object) + "\n");
-
 function parseOptions() {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      options: {
-        url: { type: "string" },
-        seconds: { type: "string", default: "8" },
-        chromium: { type: "string", default: "/usr/bin/chromium" },
-        timeout: { type: "string", default: "15" },
-        name: { type: "string" },
-        screenshot: { type: "string" },
-        help: { type: "boolean", short: "h" },
-      },
-      strict: true,
-    }));
-  } catch (error) {
-    console.error(`${error.message}\n${USAGE}`);
-    process.exit(2);
-  }
-  if (values.help) {
-    console.log(USAGE);
-    process.exit(0);
-  }
+  const values = parseCommandLine(
+    {
+      url: { type: "string" },
+      seconds: { type: "string", default: "8" },
+      timeout: { type: "string", default: "15" },
+      name: { type: "string" },
+      screenshot: { type: "string" },
+    },
+    USAGE,
+  );
   const seconds = Number(values.seconds);
   const timeout = Number(values.timeout);
   if (!values.url || !(seconds >= 0) || !(timeout > 0)) {
@@ -149,27 +121,12 @@ async function main() {
 
   let browser;
   try {
-    browser = await puppeteer.launch({
-      executablePath: options.chromium,
-      headless: true,
-      ignoreDefaultArgs: true,
-      args: CHROMIUM_FLAGS,
-      pipe: true,
-      defaultViewport: { width: 1100, height: 640 },
-      protocolTimeout: 30_000,
-    });
+    browser = await launch(options.chromium, { width: 1100, height: 640 });
   } catch (error) {
-    return fail(`could not launch ${options.chromium}: ${error.message}`);
+    return fail(error.message);
   }
   try {
-    const page = await browser.newPage();
-    page.on("console", (message) => {
-      if (message.type() === "error") {
-        const where = message.location();
-        emit({ event: "console", type: "error", text: message.text(), url: where?.url });
-      }
-    });
-    page.on("pageerror", (error) => emit({ event: "console", type: "pageerror", text: String(error?.message ?? error) }));
+    const page = await newPage(browser);
 
     await page.exposeFunction("__onairReport", (report) => {
       if (report.kind === "state") {

@@ -75,6 +75,33 @@ impl Publisher {
         codec: Codec,
         tone_hz: u32,
     ) -> Publisher {
+        let source = format!(
+            "videotestsrc is-live=true pattern=solid-color foreground-color={}",
+            argb(colour)
+        );
+        Publisher::join_source(room, handle, index, name, &source, codec, tone_hz).await
+    }
+
+    /// A publisher showing noise: a program at its full bitrate.
+    pub async fn join_noisy(
+        room: &mpsc::Sender<RoomEvent>,
+        handle: &TestRoom,
+        index: u32,
+        codec: Codec,
+    ) -> Publisher {
+        let source = "videotestsrc is-live=true pattern=snow";
+        Publisher::join_source(room, handle, index, "Noise", source, codec, 440).await
+    }
+
+    async fn join_source(
+        room: &mpsc::Sender<RoomEvent>,
+        handle: &TestRoom,
+        index: u32,
+        name: &str,
+        source: &str,
+        codec: Codec,
+        tone_hz: u32,
+    ) -> Publisher {
         gst::init().unwrap();
         let sid = ParticipantSid(format!("PA_test{index}"));
         let info = ParticipantInfo {
@@ -95,11 +122,10 @@ impl Publisher {
             other => panic!("no test encoder for {other:?}"),
         };
         let description = format!(
-            "videotestsrc is-live=true pattern=solid-color foreground-color={colour} ! video/x-raw,width=640,height=360,framerate=30/1 \
+            "{source} ! video/x-raw,width=640,height=360,framerate=30/1 \
              ! {encoder} pt={video_pt} ssrc={vssrc} ! appsink name=video emit-signals=true sync=false \
              audiotestsrc is-live=true wave=sine freq={tone_hz} volume=0.5 ! audio/x-raw,rate=48000,channels=2 \
              ! opusenc ! rtpopuspay pt=111 ssrc={assrc} ! appsink name=audio emit-signals=true sync=false",
-            colour = argb(colour),
             vssrc = 1000 + index,
             assrc = 2000 + index,
         );
@@ -272,7 +298,14 @@ pub struct Frame {
 impl Frame {
     pub fn at(path: &Path, at: f64, width: usize, height: usize) -> Frame {
         let output = Command::new("ffmpeg")
-            .args(["-v", "error", "-ss", &format!("{at:.3}"), "-i"])
+            .args(["-v", "error"])
+            // A still image has no timeline to seek in.
+            .args(if at > 0.0 {
+                vec!["-ss".to_string(), format!("{at:.3}")]
+            } else {
+                Vec::new()
+            })
+            .arg("-i")
             .arg(path)
             .args(["-frames:v", "1", "-f", "rawvideo", "-pix_fmt", "rgb24", "-"])
             .output()

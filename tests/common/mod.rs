@@ -2,9 +2,11 @@
 //! on purpose, the real router over a real Postgres, and request helpers.
 #![allow(dead_code)]
 
+pub mod browser;
 pub mod media;
 pub mod mux_standin;
 pub mod rtmp;
+pub mod s3;
 pub mod sfu;
 
 use std::path::PathBuf;
@@ -153,6 +155,8 @@ pub fn app_on_node(pool: PgPool, runner: Arc<dyn Runner>, node: &str) -> TestApp
             capabilities: Capabilities::default(),
             layouts: Arc::new(onair::layout::LayoutTemplates::builtin()),
             mux: None,
+            storage: None,
+            webhooks: onair::sfu::webhook::WebhookNotifier::disabled(),
         },
     );
     let keys = KeyRing::new(
@@ -285,4 +289,102 @@ pub async fn wait_until(
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     panic!("livestream {id}: never {what}");
+}
+
+/// Creates a livestream of `room` through the REST API (asserting 201); its id.
+pub async fn create_livestream(router: &Router, auth: &str, room: &str) -> String {
+    let (status, created) = send(
+        router,
+        Method::POST,
+        "/api/video/livestream",
+        Some(auth),
+        Some(serde_json::json!({ "roomName": room })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    created["livestreamId"].as_str().unwrap().to_string()
+}
+
+/// Stops livestream `id` through the REST API (asserting 200); the answer.
+pub async fn stop_livestream(router: &Router, auth: &str, id: &str) -> Value {
+    let uri = format!("/api/video/livestream?id={id}");
+    let (status, stopped) = send(router, Method::DELETE, &uri, Some(auth), None).await;
+    assert_eq!(status, StatusCode::OK, "{stopped}");
+    stopped
+}
+
+/// Seconds since the Unix epoch, as webhook signatures carry them.
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+/// A Mux webhook event of `event_type` about `object` (type, id).
+pub fn mux_event(event_type: &str, object: (&str, &str), data: Value, created_at: &str) -> Value {
+    serde_json::json!({
+        "type": event_type,
+        "object": { "type": object.0, "id": object.1 },
+        "id": Uuid::new_v4().to_string(),
+        "environment": { "name": "Production", "id": "env1" },
+        "data": data,
+        "created_at": created_at,
+        "attempts": [],
+        "accessor_source": null,
+        "accessor": null,
+        "request_id": null
+    })
+}
+
+/// POSTs `body` to `/webhooks/mux` with this `Mux-Signature` header (if any).
+pub async fn post_mux_webhook(
+    app: &TestApp,
+    body: &[u8],
+    signature: Option<String>,
+) -> (StatusCode, Value) {
+    let header = signature.map(|s| ("mux-signature", s));
+    post_webhook(app, "/webhooks/mux", "application/json", body, header).await
+}
+
+/// POSTs a LiveKit-format room event to `/webhooks/livekit` with this
+/// `Authorization` header (if any).
+pub async fn post_room_webhook(
+    app: &TestApp,
+    body: &str,
+    authorization: Option<String>,
+) -> (StatusCode, Value) {
+    let header = authorization.map(|a| ("authorization", a));
+    let uri = "/webhooks/livekit";
+    post_webhook(
+        app,
+        uri,
+        "application/webhook+json",
+        body.as_bytes(),
+        header,
+    )
+    .await
+}
+
+/// POSTs a webhook `body` of `content_type` to `uri`, with its signature
+/// `header` (name, value) if any.
+async fn post_webhook(
+    app: &TestApp,
+    uri: &str,
+    content_type: &str,
+    body: &[u8],
+    header: Option<(&str, String)>,
+) -> (StatusCode, Value) {
+    let mut request = Request::builder()
+        .method(Method::POST)
+        .uri(uri)
+        .header("content-type", content_type);
+    if let Some((name, value)) = header {
+        request = request.header(name, value);
+    }
+    send_raw(
+        &app.router,
+        request.body(Body::from(body.to_vec())).unwrap(),
+    )
+    .await
 }

@@ -6,13 +6,16 @@ use std::process::Stdio;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+use axum::body::Bytes;
+use axum::http::HeaderMap;
 use onair::api::{self, AppState};
 use onair::auth::{AccessToken, KeyRing, VideoGrant};
 use onair::composer::MediaEngine;
-use onair::config::Secret;
+use onair::config::{DEV_API_KEY, DEV_API_SECRET, Secret};
 use onair::livestream::{Capabilities, LivestreamService, MuxLive, Runner, ServiceSettings};
 use onair::sfu::webhook::WebhookNotifier;
 use onair::sfu::{RoomSettings, Sfu, SfuSettings};
+use onair::storage::Storage;
 use onair::store::Store;
 use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, BufReader};
@@ -26,6 +29,8 @@ pub struct SfuOptions {
     pub port: u16,
     pub rooms: RoomSettings,
     pub webhook_urls: Vec<url::Url>,
+    /// Dev mode, as `onair serve --dev`: the dev-token routes answer, and the
+    /// dev key pair (`DEV_API_KEY`/`DEV_API_SECRET`) joins the key ring.
     pub dev_mode: bool,
     /// A real database and the real media engine (go-live tests); without
     /// it the REST routes are backed by a test runner and an unused pool.
@@ -37,6 +42,8 @@ pub struct LiveOptions {
     pub recordings_dir: PathBuf,
     /// Going live to a (stand-in) Mux, and the secret its webhooks are signed with.
     pub mux: Option<(Arc<MuxLive>, String)>,
+    /// Object storage for HLS and recording uploads.
+    pub storage: Option<Storage>,
 }
 
 impl Default for SfuOptions {
@@ -74,16 +81,16 @@ impl SfuServer {
             rooms: options.rooms,
             node_ips: Vec::new(),
             udp_port: 0,
+            public_ip: None,
         })
         .await
         .expect("SFU starts");
-        if !options.webhook_urls.is_empty() {
-            let notifier = WebhookNotifier::start(options.webhook_urls, KEY.into(), SECRET.into());
-            onair::sfu::forward_to_webhooks(sfu.notices(), notifier);
-        }
+        let webhooks = WebhookNotifier::start(options.webhook_urls, KEY.into(), SECRET.into());
+        onair::sfu::forward_to_webhooks(sfu.notices(), webhooks.clone());
         let layouts = Arc::new(onair::layout::LayoutTemplates::builtin());
         let mut mux = None;
         let mut mux_webhook_secret = String::new();
+        let mut storage = None;
         let (store, runner, recordings_dir): (Store, Arc<dyn Runner>, PathBuf) = match options.live
         {
             Some(live) => {
@@ -91,6 +98,7 @@ impl SfuServer {
                     mux = Some(client);
                     mux_webhook_secret = secret;
                 }
+                storage = live.storage;
                 (
                     Store::from_pool(live.pool),
                     Arc::new(
@@ -116,14 +124,20 @@ impl SfuServer {
                 recordings_dir,
                 capabilities: Capabilities {
                     mux: mux.is_some(),
-                    ..Capabilities::default()
+                    hls: storage.is_some(),
                 },
                 layouts,
                 mux,
+                storage,
+                webhooks,
             },
         );
         let mut keys = std::collections::BTreeMap::new();
         keys.insert(KEY.to_string(), Secret::new(SECRET));
+        if options.dev_mode {
+            // As `onair serve --dev`: the dev key signs the dev-token routes' tokens.
+            keys.insert(DEV_API_KEY.to_string(), Secret::new(DEV_API_SECRET));
+        }
         let router = api::router(AppState {
             keys: KeyRing::new(keys),
             store,
@@ -317,4 +331,26 @@ impl Peer {
             .unwrap();
         status.code().unwrap_or(-1)
     }
+}
+
+/// Records every webhook POST: (headers, body).
+pub async fn webhook_receiver() -> (url::Url, Arc<std::sync::Mutex<Vec<(HeaderMap, Bytes)>>>) {
+    let received: Arc<std::sync::Mutex<Vec<(HeaderMap, Bytes)>>> = Arc::default();
+    let store = received.clone();
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |headers: HeaderMap, body: Bytes| {
+            let store = store.clone();
+            async move {
+                store.lock().unwrap().push((headers, body));
+                "ok"
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap())
+        .parse()
+        .unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (url, received)
 }
