@@ -1,7 +1,10 @@
 //! The `onair` binary: `serve` on the embedded Postgres, `demo`, `token
 //! create`, `migrate`, and configuration errors.
 
-use std::net::TcpListener;
+mod common;
+
+use common::free_port;
+
 use std::os::unix::fs::PermissionsExt;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -17,14 +20,6 @@ fn onair() -> Command {
         }
     }
     command
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// A temporary directory the `postgres` service user can enter (when we are root).

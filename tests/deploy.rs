@@ -3,8 +3,11 @@
 //! what onair needs, and the compose file's environment for onair starts the
 //! real binary outside containers.
 
+mod common;
+
+use common::free_port;
+
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -1151,14 +1154,6 @@ fn the_build_stage_copies_everything_the_binary_compiles_in() {
 // ---------------------------------------------------------------------------
 // The same configuration, outside containers
 // ---------------------------------------------------------------------------
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// Points URLs at compose service names (`http://minio:9000`,
 /// `…@postgres:5432/…`) to this machine instead.

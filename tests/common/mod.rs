@@ -37,6 +37,15 @@ pub const KEY: &str = "testkey";
 pub const SECRET: &str = "test-secret-that-is-long-enough-123";
 pub const MUX_WEBHOOK_SECRET: &str = "mux-webhook-test-secret";
 
+/// A TCP port on 127.0.0.1 that was free a moment ago.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 /// How the test runner behaves.
 #[derive(Clone, Debug)]
 pub enum Behaviour {
