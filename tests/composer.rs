@@ -120,6 +120,9 @@ fn assert_h264_aac(probe: &serde_json::Value, width: i64, height: i64) {
         (video["width"].as_i64(), video["height"].as_i64()),
         (Some(width), Some(height))
     );
+    // Tagged with the colour space it is in (BT.601, as WebRTC senders encode),
+    // so players do not guess BT.709 from the size.
+    assert_eq!(video["color_space"], "smpte170m", "{probe}");
     let audio = stream(probe, "audio").expect("an audio stream");
     assert_eq!(audio["codec_name"], "aac", "{probe}");
     assert_eq!(audio["sample_rate"], "48000");

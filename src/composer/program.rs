@@ -10,6 +10,7 @@
 //! ```
 
 use std::path::PathBuf;
+use std::str::FromStr;
 use std::sync::{Arc, Mutex};
 
 use gstreamer as gst;
@@ -243,13 +244,20 @@ pub fn build(settings: &ProgramSettings) -> Result<Program, ComposerError> {
     })
 }
 
-/// I420 with the colorimetry and chroma siting GStreamer gives a frame of
-/// the canvas's size (BT.709 from 720 lines up), square pixels. Everything
-/// entering the compositor is in this format, so its output is too.
+/// I420 in BT.601, square pixels. Everything entering the compositor is in
+/// this format, so its output is too, and x264 tags the program with it.
+/// BT.601 is what WebRTC senders encode (libyuv converts camera frames with
+/// it, and VP8 has no other), so their decoded frames enter without a matrix
+/// conversion: converting each input to BT.709 cost ~0.7 ms per 640×360 frame
+/// (a fifth more CPU for a four-person program) for colours that tagged
+/// BT.601 already shows correctly.
 fn video_format(canvas: Canvas) -> Result<gst::Caps, ComposerError> {
+    let bt601 = gst_video::VideoColorimetry::from_str("bt601")
+        .map_err(|e| ComposerError::Pipeline(format!("program colorimetry: {e}")))?;
     let info =
         gst_video::VideoInfo::builder(gst_video::VideoFormat::I420, canvas.width, canvas.height)
             .par(gst::Fraction::new(1, 1))
+            .colorimetry(&bt601)
             .build()
             .map_err(|e| ComposerError::Pipeline(format!("program video format: {e}")))?;
     let mut caps = info
