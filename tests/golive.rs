@@ -202,6 +202,75 @@ async fn check_preview(server: &SfuServer, id: &str) {
     assert_eq!(anonymous.status(), 401);
 }
 
+/// The dashboard's player feed: the encoded program as fragmented MP4 that
+/// starts on a keyframe, carries H.264 + AAC at the program's size and
+/// shows the publishers. Returns the rest of the stream, read to its end
+/// (which comes when the program ends).
+async fn check_live_preview(server: &SfuServer, id: &str) -> tokio::task::JoinHandle<usize> {
+    let url = format!("{}/api/video/livestream/{id}/preview.mp4", server.base);
+    assert_eq!(reqwest::get(&url).await.unwrap().status(), 401);
+    let mut response = reqwest::Client::new()
+        .get(&url)
+        .bearer_auth(common::sfu::recorder_token())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let content_type = response.headers()["content-type"].to_str().unwrap().to_string();
+    assert!(
+        content_type.starts_with("video/mp4; codecs=\"avc1.") && content_type.ends_with(",mp4a.40.2\""),
+        "{content_type}"
+    );
+    let mut bytes = Vec::new();
+    let until = Instant::now() + Duration::from_secs(3);
+    while Instant::now() < until {
+        let chunk = tokio::time::timeout(Duration::from_secs(2), response.chunk())
+            .await
+            .expect("the preview stream stalled")
+            .unwrap()
+            .expect("the preview stream ended while live");
+        bytes.extend_from_slice(&chunk);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("preview.mp4");
+    std::fs::write(&file, &bytes).unwrap();
+    let probed = probe(&file);
+    let video = stream(&probed, "video").expect("video in the preview");
+    assert_eq!(video["codec_name"], "h264", "{probed}");
+    assert_eq!((video["width"].as_i64(), video["height"].as_i64()), (Some(1280), Some(720)));
+    assert_eq!(stream(&probed, "audio").expect("audio in the preview")["codec_name"], "aac");
+    assert_eq!(first_picture_type(&file).as_deref(), Some("I"), "the preview starts on a delta frame");
+    let (x, y) = gallery_centres()[0];
+    // It starts at most one keyframe interval (2 s) before it was asked
+    // for, when the publishers were on the program (the JPEG showed them).
+    let frame = Frame::at(&file, 2.0, 1280, 720);
+    assert!(
+        frame.is_near(x, y, COLOURS[0], 50),
+        "the preview shows {:?} where the first publisher is",
+        frame.pixel(x, y)
+    );
+    tokio::spawn(async move {
+        let mut rest = 0;
+        while let Ok(Some(chunk)) = response.chunk().await {
+            rest += chunk.len();
+        }
+        rest
+    })
+}
+
+/// The picture type of the first decoded video frame: `I` when it needs no
+/// earlier frame (an IDR frame, or the intra frame x264 puts at a scene cut).
+fn first_picture_type(file: &Path) -> Option<String> {
+    let output = std::process::Command::new("ffprobe")
+        .args(["-v", "error", "-select_streams", "v:0", "-show_entries", "frame=pict_type"])
+        .args(["-read_intervals", "%+#1", "-of", "csv=p=0"])
+        .arg(file)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&output.stdout);
+    text.lines().next().map(|line| line.trim().trim_end_matches(',').to_string())
+}
+
 #[sqlx::test(migrator = "onair::store::MIGRATOR")]
 async fn three_aiortc_publishers_go_live_to_mp4_and_rtmp(pool: PgPool) {
     let _turn = REAL_TIME.lock().await;
@@ -233,6 +302,7 @@ async fn three_aiortc_publishers_go_live_to_mp4_and_rtmp(pool: PgPool) {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     check_preview(&server, created["livestreamId"].as_str().unwrap()).await;
+    let player = check_live_preview(&server, created["livestreamId"].as_str().unwrap()).await;
     tokio::time::sleep_until((posted + Duration::from_secs(8)).into()).await;
     let (code, stopped) = api(
         reqwest::Method::DELETE,
@@ -249,6 +319,11 @@ async fn three_aiortc_publishers_go_live_to_mp4_and_rtmp(pool: PgPool) {
         "{done}"
     );
     assert!(done["endedAt"].is_string());
+    let rest = tokio::time::timeout(Duration::from_secs(5), player)
+        .await
+        .expect("the preview stream goes on after the program ended")
+        .unwrap();
+    assert!(rest > 100_000, "the preview followed the program: {rest} bytes");
     let outputs = done["outputs"].as_array().unwrap();
     assert!(
         outputs

@@ -28,6 +28,7 @@ pub fn routes() -> Router<AppState> {
         .route("/api/video/livestream/status", get(status))
         .route("/api/video/livestream/{id}", patch(update))
         .route("/api/video/livestream/{id}/preview.jpg", get(preview))
+        .route("/api/video/livestream/{id}/preview.mp4", get(live_preview))
 }
 
 /// `?id=` or `?roomName=` (also accepted as a JSON body on DELETE).
@@ -164,5 +165,35 @@ async fn preview(
             (header::CACHE_CONTROL, "no-store"),
         ],
         jpeg,
+    ))
+}
+
+/// The running program as it is encoded, in fragmented MP4 for a Media
+/// Source Extensions player (`Content-Type` carries the codecs). Starts at
+/// the latest keyframe and follows the program until it ends; a viewer that
+/// falls far behind has its stream ended (it reconnects).
+async fn live_preview(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+    Path(id): Path<String>,
+) -> Result<impl IntoResponse, ApiError> {
+    let feed = state
+        .livestreams
+        .live_preview(&caller, parse_id(&id)?)
+        .await?;
+    let start = futures_util::stream::iter(feed.start.into_iter().map(Ok));
+    let live = futures_util::stream::unfold(feed.live, |mut live| async move {
+        match live.recv().await {
+            Ok(fragment) => Some((Ok::<_, std::convert::Infallible>(fragment), live)),
+            // Closed: the program ended. Lagged: the rest would not decode.
+            Err(_) => None,
+        }
+    });
+    Ok((
+        [
+            (header::CONTENT_TYPE, feed.content_type),
+            (header::CACHE_CONTROL, "no-store".to_string()),
+        ],
+        axum::body::Body::from_stream(futures_util::StreamExt::chain(start, live)),
     ))
 }

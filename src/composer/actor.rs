@@ -61,6 +61,7 @@ pub struct Composer {
     commands: mpsc::Sender<Command>,
     stats: Arc<ComposerStats>,
     preview: Arc<std::sync::Mutex<Option<Vec<u8>>>>,
+    live_preview: Arc<super::live_preview::LivePreview>,
 }
 
 impl Composer {
@@ -87,6 +88,7 @@ impl Composer {
         let overlay = Overlay::default();
         overlay.attach(&program.overlay);
         let preview = program.preview.clone();
+        let live_preview = program.live_preview.clone();
 
         let mut actor = Actor {
             layout: settings.layout.clone(),
@@ -130,6 +132,7 @@ impl Composer {
             commands,
             stats,
             preview,
+            live_preview,
         })
     }
 
@@ -137,6 +140,12 @@ impl Composer {
     /// second); None before the first frame and for audio-only programs.
     pub fn preview(&self) -> Option<Vec<u8>> {
         self.preview.lock().expect("preview lock").clone()
+    }
+
+    /// A new viewer of the encoded program as fragmented MP4; None before
+    /// the first fragment is ready and once the program has ended.
+    pub fn live_preview(&self) -> Option<crate::livestream::PreviewFeed> {
+        self.live_preview.subscribe()
     }
 
     pub fn stats(&self) -> &Arc<ComposerStats> {

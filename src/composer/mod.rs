@@ -8,6 +8,7 @@
 mod actor;
 mod background;
 mod inputs;
+mod live_preview;
 mod overlay;
 mod program;
 mod room;

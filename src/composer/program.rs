@@ -7,6 +7,7 @@
 //!                   → [2 fps] queue (leaky, 1 frame) → videoscale (640 wide) → jpegenc → appsink "preview"
 //! audiotestsrc(live, silence) → audiomixer → caps(48 kHz stereo) → audioconvert
 //!     → avenc_aac → aacparse → audio tee
+//! video tee + audio tee → the live preview's fragmented MP4 (`live_preview`)
 //! ```
 
 use std::path::PathBuf;
@@ -18,6 +19,7 @@ use gstreamer::prelude::*;
 use gstreamer_video as gst_video;
 
 use super::background::Background;
+use super::live_preview::{self, LivePreview};
 use super::{ComposerError, JITTER_LATENCY, make};
 use crate::layout::{Canvas, Rgba};
 use crate::outputs::ProgramMedia;
@@ -74,8 +76,10 @@ pub struct Program {
     pub background_pad: gst::Pad,
     /// The encoder's input; counts program frames.
     pub encoder_sink: gst::Pad,
-    /// The latest program frame as a small JPEG (the dashboard's preview).
+    /// The latest program frame as a small JPEG (a thumbnail).
     pub preview: Arc<Mutex<Option<Vec<u8>>>>,
+    /// The encoded program for the dashboard's player.
+    pub live_preview: Arc<LivePreview>,
     /// The program's raw video format without size or rate (I420, the
     /// canvas's colorimetry, square pixels): what the compositor copies
     /// from without converting.
@@ -88,6 +92,7 @@ impl Drop for Program {
     /// panic, a runtime shutting down — the pipeline goes to NULL first.
     fn drop(&mut self) {
         let _ = self.pipeline.set_state(gst::State::Null);
+        self.live_preview.close();
     }
 }
 
@@ -229,6 +234,11 @@ pub fn build(settings: &ProgramSettings) -> Result<Program, ComposerError> {
     if !settings.media.has_audio() {
         skip_encoding(&aac)?;
     }
+    let live_preview = live_preview::attach(
+        &pipeline,
+        settings.media.has_video().then_some(&video_tee),
+        settings.media.has_audio().then_some(&audio_tee),
+    )?;
     Ok(Program {
         pipeline,
         compositor,
@@ -240,6 +250,7 @@ pub fn build(settings: &ProgramSettings) -> Result<Program, ComposerError> {
         audio_tee,
         encoder_sink,
         preview,
+        live_preview,
         video_format,
     })
 }

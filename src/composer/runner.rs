@@ -12,7 +12,7 @@ use uuid::Uuid;
 use super::{Composer, ComposerError, ProgramSettings, RoomFeed};
 use crate::layout::{Canvas, LayoutTemplates};
 use crate::livestream::{
-    LiveSpec, OutputSpec, RunControl, RunError, RunHandle, RunReport, Runner, StartError,
+    LiveSpec, OutputSpec, PreviewFeed, RunControl, RunError, RunHandle, RunReport, Runner, StartError,
 };
 use crate::sfu::Sfu;
 
@@ -113,5 +113,9 @@ impl RunControl for ComposerControl {
 
     fn preview(&self) -> Option<Vec<u8>> {
         self.composer.preview()
+    }
+
+    fn live_preview(&self) -> Option<PreviewFeed> {
+        self.composer.live_preview()
     }
 }

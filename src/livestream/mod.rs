@@ -18,7 +18,7 @@ pub use request::{
     validate_layout, validate_room_name,
 };
 pub use runner::{
-    LiveSpec, NoMediaEngine, OutputSpec, OutputTarget, ProgramMedia, RunControl, RunError,
+    LiveSpec, NoMediaEngine, OutputSpec, OutputTarget, PreviewFeed, ProgramMedia, RunControl, RunError,
     RunEvent, RunHandle, RunReport, Runner, StartError,
 };
 pub use service::{LivestreamDetails, LivestreamError, LivestreamService, ServiceSettings, Target};

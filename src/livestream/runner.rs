@@ -11,6 +11,16 @@ use uuid::Uuid;
 use super::preset::EncodingPreset;
 pub use crate::outputs::{OutputTarget, ProgramMedia};
 
+/// A viewer of the encoded program: a content type for the player (with
+/// RFC 6381 codecs), the bytes to start with (a fragmented MP4's init
+/// segment and the fragments since the last keyframe), then each new
+/// fragment; the channel closes when the program ends.
+pub struct PreviewFeed {
+    pub content_type: String,
+    pub start: Vec<bytes::Bytes>,
+    pub live: tokio::sync::broadcast::Receiver<bytes::Bytes>,
+}
+
 /// Everything the media engine needs to put a room on air.
 #[derive(Debug, Clone)]
 pub struct LiveSpec {
@@ -103,6 +113,11 @@ pub trait RunControl: Send + Sync + 'static {
     }
     /// The latest program frame as a JPEG, when the engine has one.
     fn preview(&self) -> Option<Vec<u8>> {
+        None
+    }
+    /// A new viewer of the encoded program (fragmented MP4), when the
+    /// engine has one ready.
+    fn live_preview(&self) -> Option<PreviewFeed> {
         None
     }
 }

@@ -643,6 +643,19 @@ impl LivestreamService {
             .ok_or_else(|| LivestreamError::Unavailable("the program has no picture yet".into()))
     }
 
+    /// A new viewer of the running program's encoded stream (fragmented MP4).
+    pub async fn live_preview(
+        &self,
+        caller: &Caller,
+        id: Uuid,
+    ) -> Result<super::PreviewFeed, LivestreamError> {
+        let row = self.find(caller, Target::Id(id)).await?;
+        let run = self.live_run(&row)?;
+        run.control
+            .live_preview()
+            .ok_or_else(|| LivestreamError::Unavailable("the program has no stream yet".into()))
+    }
+
     /// Follows a run's events until it ends: output health, `starting → active`,
     /// the max-duration stop, and failure when the engine ends on its own.
     async fn watch(

@@ -3,6 +3,7 @@
 //! segments, and publishing HLS and recordings to object storage.
 
 pub mod destination;
+pub mod fmp4;
 pub mod hls;
 pub mod media;
 pub mod playlist;
