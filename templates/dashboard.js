@@ -463,10 +463,32 @@
     window.onairDashboard = {
       get status() { return current; },
       get frames() { return frames; },
+      get playerFrames() { return playerFrames(); },
     };
 
     const statusPoll = poller(refreshStatus, () => (current && ["idle", "starting", "stopping"].includes(current.status)) || stopBusy ? 500 : 1000);
+    // The program plays as video where Media Source Extensions can play its
+    // stream; otherwise (or if the type is refused) its latest frame is
+    // shown as a JPEG twice a second.
+    let streamPlayable = "MediaSource" in window;
+    let streamAbort = null;
     const previewPoll = poller(refreshPreview, 500);
+    const streamPoll = poller(playStream, 1000);
+
+    function startPreview() {
+      if (streamPlayable) {
+        if (!streamPoll.running) streamPoll.start();
+      } else if (!previewPoll.running) {
+        previewPoll.start();
+      }
+    }
+
+    function stopPreview() {
+      previewPoll.stop();
+      streamPoll.stop();
+      if (streamAbort) streamAbort.abort();
+      streamAbort = null;
+    }
 
     function setMessage(text) {
       $("message").textContent = text || "";
@@ -481,7 +503,7 @@
           state.dataset.state = "unknown";
           state.textContent = "Not found";
           setMessage("No livestream " + id + " (or it belongs to someone else).");
-          previewPoll.stop();
+          stopPreview();
           return;
         }
         throw error;
@@ -522,11 +544,12 @@
       renderOutputs(l.outputs || []);
 
       if (ended) {
-        previewPoll.stop();
-        $("preview-note").textContent = frames > 0 ? "The program has ended; its last frame." : "The program has ended.";
-        if (frames === 0) $("preview-waiting").textContent = "No program";
-      } else if (!previewPoll.running) {
-        previewPoll.start();
+        stopPreview();
+        const shown = frames + playerFrames() > 0;
+        $("preview-note").textContent = shown ? "The program has ended; its last frame." : "The program has ended.";
+        if (!shown) $("preview-waiting").textContent = "No program";
+      } else {
+        startPreview();
       }
     }
 
@@ -601,6 +624,87 @@
         return row;
       }));
     }
+
+    function playerFrames() {
+      const player = $("player");
+      return player.getVideoPlaybackQuality ? player.getVideoPlaybackQuality().totalVideoFrames : 0;
+    }
+
+    // One viewing of the program's stream (fragmented MP4, fetched with the
+    // Authorization header, which a <video src> cannot send) until it ends;
+    // the poller reconnects a second later while the livestream runs.
+    async function playStream() {
+      const abort = new AbortController();
+      streamAbort = abort;
+      const note = $("preview-note");
+      let response;
+      try {
+        response = await authorizedFetch("/api/video/livestream/" + encodeURIComponent(id) + "/preview.mp4", { signal: abort.signal });
+      } catch (error) {
+        if (error.name === "AbortError") return;
+        throw error;
+      }
+      if (response.status !== 200) {
+        await response.text().catch(() => "");
+        if (response.status === 503) note.textContent = "Waiting for the program";
+        else if (response.status !== 409) note.textContent = "Preview unavailable (HTTP " + response.status + ")";
+        return;
+      }
+      const type = response.headers.get("content-type") || "";
+      if (!MediaSource.isTypeSupported(type)) {
+        abort.abort();
+        streamPlayable = false;
+        streamPoll.stop();
+        previewPoll.start();
+        return;
+      }
+      const player = $("player");
+      const source = new MediaSource();
+      const sourceUrl = URL.createObjectURL(source);
+      player.src = sourceUrl;
+      await new Promise((resolve) => source.addEventListener("sourceopen", resolve, { once: true }));
+      URL.revokeObjectURL(sourceUrl);
+      const buffer = source.addSourceBuffer(type);
+      const chunks = [];
+      const append = () => {
+        if (!buffer.updating && chunks.length > 0 && source.readyState === "open") buffer.appendBuffer(chunks.shift());
+      };
+      buffer.addEventListener("updateend", () => {
+        followLiveEdge(player, buffer);
+        append();
+      });
+      const reader = response.body.getReader();
+      try {
+        for (;;) {
+          const { done, value } = await reader.read();
+          if (done) break;
+          chunks.push(value);
+          append();
+        }
+      } catch (error) {
+        if (error.name !== "AbortError") throw error;
+      }
+    }
+
+    // Plays close to the newest frame (a stalled or backgrounded tab would
+    // otherwise fall behind) and keeps at most a minute buffered.
+    function followLiveEdge(player, buffer) {
+      const ranges = player.buffered;
+      if (ranges.length === 0) return;
+      const start = ranges.start(ranges.length - 1);
+      const end = ranges.end(ranges.length - 1);
+      if (player.currentTime < start || end - player.currentTime > 3) player.currentTime = Math.max(start, end - 0.5);
+      if (player.paused) player.play().catch(() => { /* autoplay refused: the controls remain */ });
+      if (!buffer.updating && end - ranges.start(0) > 60) buffer.remove(0, end - 30);
+    }
+
+    $("player").addEventListener("playing", () => {
+      const player = $("player");
+      player.hidden = false;
+      $("preview").hidden = true;
+      $("preview-waiting").hidden = true;
+      $("preview-note").textContent = "Live · " + (player.videoWidth ? player.videoWidth + "×" + player.videoHeight : "audio only");
+    });
 
     // The latest program frame, fetched with the Authorization header (an
     // <img src> cannot send one) and shown from a blob: URL.
@@ -713,7 +817,7 @@
 
     return {
       start() { statusPoll.start(); },
-      stop() { statusPoll.stop(); previewPoll.stop(); },
+      stop() { statusPoll.stop(); stopPreview(); },
     };
   }
 

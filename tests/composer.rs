@@ -702,10 +702,35 @@ async fn audio_only_and_video_only_programs_carry_only_their_stream() {
         let mut h = start_with(settings, vec![mp4_output(&path), rtmp.clone()]);
         let _a = Publisher::join(&h.room, &h.handle, 0, "One", RED, Codec::Vp8, 440).await;
         wait_for_live(&mut h.events, rtmp.id).await;
+        let mut feed = h
+            .composer
+            .live_preview()
+            .expect("the live preview is ready");
+        let codecs = if expected == "audio" {
+            "mp4a.40.2"
+        } else {
+            "avc1."
+        };
+        assert!(
+            feed.content_type
+                .starts_with(&format!("{expected}/mp4; codecs=\"{codecs}")),
+            "{}",
+            feed.content_type
+        );
+        let mut watched: Vec<u8> = feed.start.concat();
         sleep_until(h.started, 4.0).await;
+        while let Ok(fragment) = feed.live.try_recv() {
+            watched.extend_from_slice(&fragment);
+        }
+        let live_preview = dir.path().join(format!("{expected}-preview.mp4"));
+        std::fs::write(&live_preview, &watched).unwrap();
         h.composer.stop().await.unwrap();
         tokio::time::sleep(Duration::from_millis(500)).await;
-        for file in [path.clone(), nginx.recording(expected)] {
+        assert!(
+            h.composer.live_preview().is_none(),
+            "a viewer after the end"
+        );
+        for file in [path.clone(), nginx.recording(expected), live_preview] {
             let probe = probe(&file);
             let kinds: Vec<&str> = probe["streams"]
                 .as_array()

@@ -6,7 +6,7 @@ mod common;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::media::{Frame, audio_rms, duration, keep, probe, stream};
+use common::media::{Frame, audio_rms, duration, first_picture_type, keep, probe, stream};
 use common::rtmp::NginxRtmp;
 use common::s3::S3Server;
 use common::sfu::{LiveOptions, Peer, SfuOptions, SfuServer, api, publisher, webhook_receiver};
@@ -138,7 +138,8 @@ fn gallery_centres() -> Vec<(i32, i32)> {
         .collect()
 }
 
-fn check_recording(path: &Path, wall: f64, colours: bool) {
+/// ffprobe's view of `path`, checked to be H.264 1280x720 + AAC.
+fn probe_program(path: &Path) -> Value {
     let probed = probe(path);
     let video = stream(&probed, "video").expect("a video stream");
     assert_eq!(video["codec_name"], "h264", "{probed}");
@@ -150,6 +151,11 @@ fn check_recording(path: &Path, wall: f64, colours: bool) {
         stream(&probed, "audio").expect("an audio stream")["codec_name"],
         "aac"
     );
+    probed
+}
+
+fn check_recording(path: &Path, wall: f64, colours: bool) {
+    let probed = probe_program(path);
     let seconds = duration(&probed);
     assert!(
         (seconds - wall).abs() <= 1.0,
@@ -169,7 +175,17 @@ fn check_recording(path: &Path, wall: f64, colours: bool) {
     }
 }
 
-/// The dashboard's preview: a 640x360 JPEG of the program that shows the
+/// A GET with the recorder's token.
+async fn authorized_get(url: &str) -> reqwest::Response {
+    reqwest::Client::new()
+        .get(url)
+        .bearer_auth(common::sfu::recorder_token())
+        .send()
+        .await
+        .unwrap()
+}
+
+/// The program's thumbnail: a 640x360 JPEG of the program that shows the
 /// publishers (once their first frames are decoded).
 async fn check_preview(server: &SfuServer, id: &str) {
     let url = format!("{}/api/video/livestream/{id}/preview.jpg", server.base);
@@ -178,12 +194,7 @@ async fn check_preview(server: &SfuServer, id: &str) {
     let (x, y) = gallery_centres()[0];
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
-        let response = reqwest::Client::new()
-            .get(&url)
-            .bearer_auth(common::sfu::recorder_token())
-            .send()
-            .await
-            .unwrap();
+        let response = authorized_get(&url).await;
         assert_eq!(response.status(), 200);
         assert_eq!(response.headers()["content-type"], "image/jpeg");
         std::fs::write(&jpeg, response.bytes().await.unwrap()).unwrap();
@@ -209,16 +220,15 @@ async fn check_preview(server: &SfuServer, id: &str) {
 async fn check_live_preview(server: &SfuServer, id: &str) -> tokio::task::JoinHandle<usize> {
     let url = format!("{}/api/video/livestream/{id}/preview.mp4", server.base);
     assert_eq!(reqwest::get(&url).await.unwrap().status(), 401);
-    let mut response = reqwest::Client::new()
-        .get(&url)
-        .bearer_auth(common::sfu::recorder_token())
-        .send()
-        .await
-        .unwrap();
+    let mut response = authorized_get(&url).await;
     assert_eq!(response.status(), 200);
-    let content_type = response.headers()["content-type"].to_str().unwrap().to_string();
+    let content_type = response.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .to_string();
     assert!(
-        content_type.starts_with("video/mp4; codecs=\"avc1.") && content_type.ends_with(",mp4a.40.2\""),
+        content_type.starts_with("video/mp4; codecs=\"avc1.")
+            && content_type.ends_with(",mp4a.40.2\""),
         "{content_type}"
     );
     let mut bytes = Vec::new();
@@ -234,12 +244,12 @@ async fn check_live_preview(server: &SfuServer, id: &str) -> tokio::task::JoinHa
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("preview.mp4");
     std::fs::write(&file, &bytes).unwrap();
-    let probed = probe(&file);
-    let video = stream(&probed, "video").expect("video in the preview");
-    assert_eq!(video["codec_name"], "h264", "{probed}");
-    assert_eq!((video["width"].as_i64(), video["height"].as_i64()), (Some(1280), Some(720)));
-    assert_eq!(stream(&probed, "audio").expect("audio in the preview")["codec_name"], "aac");
-    assert_eq!(first_picture_type(&file).as_deref(), Some("I"), "the preview starts on a delta frame");
+    probe_program(&file);
+    assert_eq!(
+        first_picture_type(&file).as_deref(),
+        Some("I"),
+        "the preview starts on a delta frame"
+    );
     let (x, y) = gallery_centres()[0];
     // It starts at most one keyframe interval (2 s) before it was asked
     // for, when the publishers were on the program (the JPEG showed them).
@@ -256,19 +266,6 @@ async fn check_live_preview(server: &SfuServer, id: &str) -> tokio::task::JoinHa
         }
         rest
     })
-}
-
-/// The picture type of the first decoded video frame: `I` when it needs no
-/// earlier frame (an IDR frame, or the intra frame x264 puts at a scene cut).
-fn first_picture_type(file: &Path) -> Option<String> {
-    let output = std::process::Command::new("ffprobe")
-        .args(["-v", "error", "-select_streams", "v:0", "-show_entries", "frame=pict_type"])
-        .args(["-read_intervals", "%+#1", "-of", "csv=p=0"])
-        .arg(file)
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&output.stdout);
-    text.lines().next().map(|line| line.trim().trim_end_matches(',').to_string())
 }
 
 #[sqlx::test(migrator = "onair::store::MIGRATOR")]
@@ -323,7 +320,10 @@ async fn three_aiortc_publishers_go_live_to_mp4_and_rtmp(pool: PgPool) {
         .await
         .expect("the preview stream goes on after the program ended")
         .unwrap();
-    assert!(rest > 100_000, "the preview followed the program: {rest} bytes");
+    assert!(
+        rest > 100_000,
+        "the preview followed the program: {rest} bytes"
+    );
     let outputs = done["outputs"].as_array().unwrap();
     assert!(
         outputs

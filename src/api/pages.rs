@@ -41,10 +41,11 @@ const LAYOUTS: [&str; 6] = [
     "single-speaker",
 ];
 const DEV_IDENTITY: &str = "dashboard";
-/// Scripts, styles and requests only from onair itself; preview frames are
-/// shown from `blob:` URLs (fetched with the `Authorization` header).
+/// Scripts, styles and requests only from onair itself; the program's
+/// stream and frames are shown from `blob:` URLs (fetched with the
+/// `Authorization` header).
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
-                   img-src 'self' blob: data:; connect-src 'self'; form-action 'self'; \
+                   img-src 'self' blob: data:; media-src blob:; connect-src 'self'; form-action 'self'; \
                    base-uri 'none'; frame-ancestors 'none'";
 
 pub fn routes() -> Router<AppState> {

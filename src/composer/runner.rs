@@ -12,7 +12,8 @@ use uuid::Uuid;
 use super::{Composer, ComposerError, ProgramSettings, RoomFeed};
 use crate::layout::{Canvas, LayoutTemplates};
 use crate::livestream::{
-    LiveSpec, OutputSpec, PreviewFeed, RunControl, RunError, RunHandle, RunReport, Runner, StartError,
+    LiveSpec, OutputSpec, PreviewFeed, RunControl, RunError, RunHandle, RunReport, Runner,
+    StartError,
 };
 use crate::sfu::Sfu;
 

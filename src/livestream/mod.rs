@@ -18,8 +18,8 @@ pub use request::{
     validate_layout, validate_room_name,
 };
 pub use runner::{
-    LiveSpec, NoMediaEngine, OutputSpec, OutputTarget, PreviewFeed, ProgramMedia, RunControl, RunError,
-    RunEvent, RunHandle, RunReport, Runner, StartError,
+    LiveSpec, NoMediaEngine, OutputSpec, OutputTarget, PreviewFeed, ProgramMedia, RunControl,
+    RunError, RunEvent, RunHandle, RunReport, Runner, StartError,
 };
 pub use service::{LivestreamDetails, LivestreamError, LivestreamService, ServiceSettings, Target};
 pub use state::{Status, Transition, TransitionError, transition};

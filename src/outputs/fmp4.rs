@@ -246,12 +246,7 @@ mod tests {
         let mvhd = boxed(b"mvhd", &full(0, 0, &[0; 96]));
         boxed(
             b"moov",
-            &[
-                mvhd,
-                trak(1, b"vide", avc1),
-                trak(2, b"soun", mp4a),
-            ]
-            .concat(),
+            &[mvhd, trak(1, b"vide", avc1), trak(2, b"soun", mp4a)].concat(),
         )
     }
 
@@ -259,7 +254,10 @@ mod tests {
         let tfhd = boxed(b"tfhd", &full(0, 0, &be(&[track])));
         let trun = boxed(b"trun", &full(0, trun_flags, &be(samples)));
         let traf = boxed(b"traf", &[tfhd, trun].concat());
-        boxed(b"moof", &[boxed(b"mfhd", &full(0, 0, &be(&[1]))), traf].concat())
+        boxed(
+            b"moof",
+            &[boxed(b"mfhd", &full(0, 0, &be(&[1]))), traf].concat(),
+        )
     }
 
     #[test]
@@ -288,7 +286,11 @@ mod tests {
         // Another track's fragment says nothing about the video track.
         assert!(!starts_with_keyframe(&key, 2));
         // First-sample flags take precedence over the per-sample ones.
-        let first = moof(1, TRUN_FIRST_SAMPLE_FLAGS | TRUN_SAMPLE_FLAGS, &[2, 0x0200_0000, 0x0101_0000, 0x0101_0000]);
+        let first = moof(
+            1,
+            TRUN_FIRST_SAMPLE_FLAGS | TRUN_SAMPLE_FLAGS,
+            &[2, 0x0200_0000, 0x0101_0000, 0x0101_0000],
+        );
         assert!(starts_with_keyframe(&first, 1));
         // A fragment that says nothing is not a place to start.
         assert!(!starts_with_keyframe(&moof(1, 0, &[1]), 1));
@@ -296,12 +298,25 @@ mod tests {
 
     #[test]
     fn boxes_are_cut_whole_however_the_stream_is_chunked() {
-        let stream = [boxed(b"ftyp", b"isom"), moov(), moof(1, 0, &[1]), boxed(b"mdat", &[7; 1000])].concat();
+        let stream = [
+            boxed(b"ftyp", b"isom"),
+            moov(),
+            moof(1, 0, &[1]),
+            boxed(b"mdat", &[7; 1000]),
+        ]
+        .concat();
         for chunk in [1, 3, 7, 64, 5000] {
             let mut splitter = BoxSplitter::default();
-            let boxes: Vec<_> = stream.chunks(chunk).flat_map(|c| splitter.push(c)).collect();
+            let boxes: Vec<_> = stream
+                .chunks(chunk)
+                .flat_map(|c| splitter.push(c))
+                .collect();
             let kinds: Vec<&[u8; 4]> = boxes.iter().map(|(k, _)| k).collect();
-            assert_eq!(kinds, [b"ftyp", b"moov", b"moof", b"mdat"], "chunks of {chunk}");
+            assert_eq!(
+                kinds,
+                [b"ftyp", b"moov", b"moof", b"mdat"],
+                "chunks of {chunk}"
+            );
             let joined: Vec<u8> = boxes.iter().flat_map(|(_, b)| b.clone()).collect();
             assert_eq!(joined, stream, "chunks of {chunk}");
         }

@@ -8,7 +8,7 @@
 // Signs in with "Use dev token" on `/`, waits for the room with
 // --participants participants, opens its Go live form, picks --layout and
 // submits; on `/livestreams/{id}` waits for `active`, checks the preview
-// <img> shows program frames that change, switches the layout to
+// player shows program frames that change, switches the layout to
 // --switch-to with the select, stops with the Stop button (two clicks) and
 // waits for `completed`; "Go live again" starts (and the driver stops) a
 // second one; back on `/` the livestream is listed as completed;
@@ -76,15 +76,25 @@ function observeState() {
   else install();
 }
 
-// In the page: the preview <img> drawn to a canvas — its size, luma spread and a hash.
+// In the page: what the preview shows — the <video> player, or the JPEG
+// <img> where the stream cannot play — drawn to a canvas: its size, luma
+// spread, a hash, and how many frames it has shown.
 function sampleFrame() {
+  const video = document.getElementById("player");
   const img = document.getElementById("preview");
-  if (!img || img.hidden || !img.complete || img.naturalWidth === 0) return null;
+  let shown;
+  if (video && !video.hidden && video.readyState >= 2 && video.videoWidth > 0) {
+    shown = { kind: "video", source: video, width: video.videoWidth, height: video.videoHeight, frames: video.getVideoPlaybackQuality().totalVideoFrames };
+  } else if (img && !img.hidden && img.complete && img.naturalWidth > 0) {
+    shown = { kind: "jpeg", source: img, width: img.naturalWidth, height: img.naturalHeight, frames: Number(img.dataset.frames || 0) };
+  } else {
+    return null;
+  }
   const canvas = document.createElement("canvas");
-  canvas.width = img.naturalWidth;
-  canvas.height = img.naturalHeight;
+  canvas.width = shown.width;
+  canvas.height = shown.height;
   const context = canvas.getContext("2d", { willReadFrequently: true });
-  context.drawImage(img, 0, 0);
+  context.drawImage(shown.source, 0, 0);
   const { data } = context.getImageData(0, 0, canvas.width, canvas.height);
   let sum = 0;
   let squares = 0;
@@ -98,12 +108,14 @@ function sampleFrame() {
   }
   const mean = sum / n;
   return {
-    width: img.naturalWidth,
-    height: img.naturalHeight,
+    kind: shown.kind,
+    width: shown.width,
+    height: shown.height,
     mean,
     stddev: Math.sqrt(Math.max(0, squares / n - mean * mean)),
     hash,
-    frames: Number(img.dataset.frames || 0),
+    frames: shown.frames,
+    paused: video ? video.paused : null,
   };
 }
 
@@ -162,7 +174,7 @@ async function main() {
       types: ["error", "warn"],
       // The preview answers 503 until the first frame: Chromium logs each one.
       ignore: (message, url) => {
-        const miss = url.endsWith("/preview.jpg") && message.text().startsWith("Failed to load resource");
+        const miss = /\/preview\.(jpg|mp4)$/.test(url) && message.text().startsWith("Failed to load resource");
         if (miss) previewMisses += 1;
         return miss;
       },
@@ -229,7 +241,7 @@ async function main() {
     await waitForState("active", 30_000);
 
     // The preview shows program frames, and they move.
-    const first = await until("a program frame in the preview <img>", 20_000, () => page.evaluate(sampleFrame));
+    const first = await until("a program frame in the preview", 20_000, () => page.evaluate(sampleFrame));
     const frames = [first];
     const sampleUntil = Date.now() + 4000;
     while (Date.now() < sampleUntil) {
@@ -239,6 +251,8 @@ async function main() {
     }
     const last = frames[frames.length - 1];
     const preview = {
+      kind: last.kind,
+      paused: last.paused,
       width: first.width,
       height: first.height,
       samples: frames.length,

@@ -264,28 +264,44 @@ pub fn duration(probe: &serde_json::Value) -> f64 {
         .unwrap_or(0.0)
 }
 
+/// One ffprobe entry (e.g. `packet=pts_time`) of the first video stream,
+/// a line per packet or frame, from at most `packets` packets.
+fn video_entries(path: &Path, entry: &str, packets: Option<u32>) -> Vec<String> {
+    let mut command = Command::new("ffprobe");
+    command.args([
+        "-v",
+        "error",
+        "-select_streams",
+        "v:0",
+        "-show_entries",
+        entry,
+    ]);
+    if let Some(packets) = packets {
+        command.args(["-read_intervals", &format!("%+#{packets}")]);
+    }
+    let output = command.args(["-of", "csv=p=0"]).arg(path).output().unwrap();
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(|l| l.trim().trim_end_matches(',').to_string())
+        .collect()
+}
+
 /// Presentation times (s) of every video packet, in order.
 pub fn video_packet_times(path: &Path) -> Vec<f64> {
-    let output = Command::new("ffprobe")
-        .args([
-            "-v",
-            "error",
-            "-select_streams",
-            "v:0",
-            "-show_entries",
-            "packet=pts_time",
-            "-of",
-            "csv=p=0",
-        ])
-        .arg(path)
-        .output()
-        .unwrap();
-    let mut times: Vec<f64> = String::from_utf8_lossy(&output.stdout)
-        .lines()
-        .filter_map(|l| l.trim().trim_end_matches(',').parse().ok())
+    let mut times: Vec<f64> = video_entries(path, "packet=pts_time", None)
+        .iter()
+        .filter_map(|l| l.parse().ok())
         .collect();
     times.sort_by(|a, b| a.partial_cmp(b).unwrap());
     times
+}
+
+/// The picture type of the first decoded video frame: `I` when it needs no
+/// earlier frame (an IDR frame, or the intra frame x264 puts at a scene cut).
+pub fn first_picture_type(path: &Path) -> Option<String> {
+    video_entries(path, "frame=pict_type", Some(1))
+        .into_iter()
+        .next()
 }
 
 /// One decoded frame at `at` seconds as RGB24.
