@@ -60,7 +60,7 @@ pub fn own_cpu() -> Duration {
     time(usage.ru_utime) + time(usage.ru_stime)
 }
 
-/// The run with the median CPU time (its RSS and wall time come with it).
+/// The run with the median CPU time (its wall time comes with it).
 pub fn median(runs: &[Usage]) -> Usage {
     let mut sorted = runs.to_vec();
     sorted.sort_by(|a, b| a.cpu_seconds().total_cmp(&b.cpu_seconds()));
