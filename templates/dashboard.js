@@ -463,7 +463,6 @@
     window.onairDashboard = {
       get status() { return current; },
       get frames() { return frames; },
-      get playerFrames() { return playerFrames(); },
     };
 
     const statusPoll = poller(refreshStatus, () => (current && ["idle", "starting", "stopping"].includes(current.status)) || stopBusy ? 500 : 1000);
@@ -655,7 +654,7 @@
         abort.abort();
         streamPlayable = false;
         streamPoll.stop();
-        previewPoll.start();
+        startPreview();
         return;
       }
       const player = $("player");

@@ -30,7 +30,6 @@ const VIEWER_BACKLOG: usize = 64;
 /// 2 s makes 8–10; the bound only matters if keyframes stop).
 const MAX_SINCE_KEYFRAME: usize = 64;
 
-#[derive(Default)]
 pub struct LivePreview {
     hub: Mutex<Hub>,
 }
@@ -107,14 +106,15 @@ impl LivePreview {
 }
 
 impl Hub {
-    fn fragment(&mut self, moof: Vec<u8>, mdat: Vec<u8>) {
+    fn fragment(&mut self, mut moof: Vec<u8>, mdat: Vec<u8>) {
         let video_track = self.init.as_ref().and_then(|(_, info)| info.video_track);
         // Audio alone can be started anywhere; video at a keyframe.
         let start_point = video_track.is_none_or(|track| starts_with_keyframe(&moof, track));
         if start_point || self.since_keyframe.len() >= MAX_SINCE_KEYFRAME {
             self.since_keyframe.clear();
         }
-        let fragment = Bytes::from([moof, mdat].concat());
+        moof.extend_from_slice(&mdat);
+        let fragment = Bytes::from(moof);
         if start_point || !self.since_keyframe.is_empty() {
             self.since_keyframe.push(fragment.clone());
         }

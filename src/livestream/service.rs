@@ -636,9 +636,9 @@ impl LivestreamService {
 
     /// The running program's latest frame as a JPEG.
     pub async fn preview(&self, caller: &Caller, id: Uuid) -> Result<Vec<u8>, LivestreamError> {
-        let row = self.find(caller, Target::Id(id)).await?;
-        let run = self.live_run(&row)?;
-        run.control
+        self.caller_run(caller, id)
+            .await?
+            .control
             .preview()
             .ok_or_else(|| LivestreamError::Unavailable("the program has no picture yet".into()))
     }
@@ -649,9 +649,9 @@ impl LivestreamService {
         caller: &Caller,
         id: Uuid,
     ) -> Result<super::PreviewFeed, LivestreamError> {
-        let row = self.find(caller, Target::Id(id)).await?;
-        let run = self.live_run(&row)?;
-        run.control
+        self.caller_run(caller, id)
+            .await?
+            .control
             .live_preview()
             .ok_or_else(|| LivestreamError::Unavailable("the program has no stream yet".into()))
     }
@@ -868,6 +868,16 @@ impl LivestreamService {
             tracing::error!(livestream = %id, %error, "could not close outputs");
         }
         self.announce(id).await;
+    }
+
+    /// The running program of the caller's livestream `id`.
+    async fn caller_run(
+        &self,
+        caller: &Caller,
+        id: Uuid,
+    ) -> Result<Arc<ActiveRun>, LivestreamError> {
+        let row = self.find(caller, Target::Id(id)).await?;
+        self.live_run(&row)
     }
 
     fn live_run(&self, row: &LivestreamRow) -> Result<Arc<ActiveRun>, LivestreamError> {

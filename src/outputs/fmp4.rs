@@ -16,7 +16,7 @@ impl BoxSplitter {
         self.pending.extend_from_slice(bytes);
         let mut boxes = Vec::new();
         let mut start = 0;
-        while let Some((kind, size)) = header(&self.pending[start..]) {
+        while let Some(Header { kind, size, .. }) = header(&self.pending[start..]) {
             if self.pending.len() - start < size {
                 break;
             }
@@ -28,34 +28,44 @@ impl BoxSplitter {
     }
 }
 
-/// A box's type and total size from its header; `None` until the header is
-/// complete. A size of 0 ("to the end of the file") cannot be cut from a
-/// stream and is never written by muxers for streams.
-fn header(data: &[u8]) -> Option<([u8; 4], usize)> {
-    let size = u32::from_be_bytes(data.get(0..4)?.try_into().ok()?) as u64;
+/// A box header: its type, its total size and its own length.
+struct Header {
+    kind: [u8; 4],
+    size: usize,
+    len: usize,
+}
+
+/// A box's header; `None` until the header is complete. A size of 0 ("to
+/// the end of the file") cannot be cut from a stream and is never written
+/// by muxers for streams.
+fn header(data: &[u8]) -> Option<Header> {
     let kind: [u8; 4] = data.get(4..8)?.try_into().ok()?;
-    let size = match size {
-        1 => u64::from_be_bytes(data.get(8..16)?.try_into().ok()?),
-        size => size,
+    let (size, len) = match u32_at(data, 0)? {
+        1 => (u64::from_be_bytes(data.get(8..16)?.try_into().ok()?), 16),
+        size => (u64::from(size), 8),
     };
     // A size smaller than its own header is corrupt: take the header alone
     // so the stream moves on instead of stalling.
-    Some((kind, (size as usize).max(8)))
+    Some(Header {
+        kind,
+        size: (size as usize).max(len),
+        len,
+    })
 }
 
 /// The child boxes of a box's payload: `(type, payload)`.
-fn children(parent: &[u8]) -> impl Iterator<Item = (&[u8; 4], &[u8])> {
+fn children(parent: &[u8]) -> impl Iterator<Item = ([u8; 4], &[u8])> {
     let mut rest = parent;
     std::iter::from_fn(move || {
-        let (_, size) = header(rest)?;
+        let Header { kind, size, len } = header(rest)?;
         let whole = rest.get(..size)?;
         rest = &rest[size..];
-        Some((whole[4..8].try_into().ok()?, payload(whole)))
+        Some((kind, &whole[len..]))
     })
 }
 
 fn child<'a>(payload: &'a [u8], kind: &[u8; 4]) -> Option<&'a [u8]> {
-    children(payload).find(|(k, _)| *k == kind).map(|(_, p)| p)
+    children(payload).find(|(k, _)| k == kind).map(|(_, p)| p)
 }
 
 fn u32_at(data: &[u8], at: usize) -> Option<u32> {
@@ -64,8 +74,7 @@ fn u32_at(data: &[u8], at: usize) -> Option<u32> {
 
 /// The payload of a whole box (its bytes as [`BoxSplitter`] returns them).
 fn payload(whole: &[u8]) -> &[u8] {
-    let header_len = if u32_at(whole, 0) == Some(1) { 16 } else { 8 };
-    whole.get(header_len..).unwrap_or_default()
+    header(whole).map_or(&[], |h| whole.get(h.len..).unwrap_or_default())
 }
 
 /// What a player needs to know about an init segment's tracks.
@@ -84,7 +93,7 @@ impl InitInfo {
             codecs: Vec::new(),
             video_track: None,
         };
-        for (_, trak) in children(payload(moov)).filter(|(k, _)| *k == b"trak") {
+        for (_, trak) in children(payload(moov)).filter(|(k, _)| k == b"trak") {
             let Some(track_id) = child(trak, b"tkhd").and_then(track_id) else {
                 continue;
             };
@@ -103,7 +112,7 @@ impl InitInfo {
             if handler == Some(b"vide") {
                 info.video_track = Some(track_id);
             }
-            if let Some(codec) = codec(format, entry) {
+            if let Some(codec) = codec(&format, entry) {
                 info.codecs.push(codec);
             }
         }
@@ -156,7 +165,7 @@ const NON_SYNC_SAMPLE: u32 = 0x0001_0000;
 /// the fragment does not say.
 pub fn starts_with_keyframe(moof: &[u8], track: u32) -> bool {
     children(payload(moof))
-        .filter(|(k, _)| *k == b"traf")
+        .filter(|(k, _)| k == b"traf")
         .find_map(|(_, traf)| first_sample_flags(traf, track))
         .is_some_and(|flags| flags & NON_SYNC_SAMPLE == 0)
 }
