@@ -33,7 +33,13 @@ const METHODS: [&str; 8] = [
 /// Routes whose last path parameter is a name the handler dispatches on: the
 /// document lists one path per name instead of the template. The names are
 /// the string-literal match arms (`"ListRooms" => …`) of the given file.
-const DISPATCHED: [(&str, &str); 1] = [("/twirp/livekit.RoomService/{method}", "twirp.rs")];
+const DISPATCHED: [(&str, &str); 2] = [
+    (
+        "/twirp/livekit.RoomService/{method}",
+        "twirp/room_service.rs",
+    ),
+    ("/twirp/livekit.Egress/{method}", "twirp/egress.rs"),
+];
 
 /// A (path, method) pair, method lowercase; paths in OpenAPI syntax.
 type Operation = (String, String);

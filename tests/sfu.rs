@@ -625,8 +625,11 @@ async fn room_service_lists_mutes_and_removes_over_twirp_json() {
     let (status, body) = twirp(&server, "NoSuchMethod", &admin, serde_json::json!({})).await;
     assert_eq!((status, body["code"].as_str()), (404, Some("bad_route")));
     let url = format!("{}/twirp/livekit.RoomService/ListRooms", server.base);
+    // An empty protobuf body is the default request, answered in protobuf.
     let (status, _) = post(&url, Some(&lister), "application/protobuf", "").await;
-    assert_eq!(status, 415);
+    assert_eq!(status, 200);
+    let (status, body) = post(&url, Some(&lister), "text/plain", "").await;
+    assert_eq!((status, body["code"].as_str()), (404, Some("bad_route")));
 
     let remove = serde_json::json!({ "room": ROOM, "identity": "hank" });
     let (status, body) = twirp(&server, "RemoveParticipant", &admin, remove.clone()).await;
@@ -672,7 +675,8 @@ async fn room_service_lists_mutes_and_removes_over_twirp_json() {
     .await;
     assert_eq!(status, 200);
     let (_, body) = twirp(&server, "ListRooms", &lister, serde_json::json!({})).await;
-    assert!(body["rooms"].as_array().unwrap().is_empty(), "{body}");
+    // protojson leaves an empty list out.
+    assert!(body.get("rooms").is_none(), "{body}");
     let (status, _) = twirp(
         &server,
         "DeleteRoom",

@@ -20,6 +20,11 @@ fn new_livestream(room: &str) -> NewLivestream {
         max_duration_secs: None,
         owner_node: "node-a".into(),
         media: "audio_video".into(),
+        egress_id: onair::livestream::egress::new_egress_id(),
+        api_key: "APIkey".into(),
+        source_type: "room_composite".into(),
+        audio_bitrate_kbps: 128,
+        keyframe_interval_secs: 2.0,
     }
 }
 

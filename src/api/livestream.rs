@@ -148,7 +148,10 @@ async fn update(
     ApiJson(request): ApiJson<UpdateRequest>,
 ) -> Result<Json<LivestreamView>, ApiError> {
     let id = parse_id(&id)?;
-    let details = state.livestreams.update(&caller, id, request).await?;
+    let details = state
+        .livestreams
+        .update(&caller, Target::Id(id), request)
+        .await?;
     Ok(Json(LivestreamView::new(details, Keys::Hide, false)))
 }
 

@@ -71,11 +71,16 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Unknown paths answer in the API's error format too.
-async fn no_route() -> ApiError {
+/// Unknown paths answer in the API's error format too (Twirp's under `/twirp/`).
+async fn no_route(uri: axum::http::Uri) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    if uri.path().starts_with(twirp::PATH_PREFIX) {
+        return twirp::unknown_route(uri.path()).into_response();
+    }
     ApiError::new(
         axum::http::StatusCode::NOT_FOUND,
         "no_route",
         "no such route (see /openapi.json)",
     )
+    .into_response()
 }

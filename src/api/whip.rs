@@ -175,6 +175,7 @@ fn join_request(caller: &Caller) -> Result<JoinRequest, ApiError> {
         identity: claims.sub.clone(),
         name: claims.name.clone(),
         metadata: claims.metadata.clone(),
+        attributes: claims.attributes.clone(),
         permissions: Permissions::from_grant(grant),
     })
 }

@@ -448,6 +448,7 @@ impl Publisher {
             identity: PUBLISHER.into(),
             name: "bench publisher".into(),
             metadata: String::new(),
+            attributes: Default::default(),
             permissions: Permissions {
                 can_publish: true,
                 can_subscribe: false,
@@ -455,6 +456,7 @@ impl Publisher {
                 publish_sources: Vec::new(),
                 hidden: false,
                 recorder: false,
+                can_update_metadata: false,
             },
         };
         let created = sfu.publish(join, &offer).await.context("publishing")?;

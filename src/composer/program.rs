@@ -32,7 +32,7 @@ pub struct ProgramSettings {
     pub video_bitrate_kbps: u32,
     pub audio_bitrate_bps: u32,
     /// Keyframe every this many seconds (2 s by default; ≤ the HLS segment length).
-    pub keyframe_interval_secs: u32,
+    pub keyframe_interval_secs: f64,
     pub layout: String,
     /// Drawn at the top-left, at its own size, over the layout's colour.
     pub background_image: Option<PathBuf>,
@@ -51,7 +51,7 @@ impl ProgramSettings {
             fps,
             video_bitrate_kbps,
             audio_bitrate_bps: 128_000,
-            keyframe_interval_secs: 2,
+            keyframe_interval_secs: 2.0,
             layout: layout.to_string(),
             background_image: None,
             media: ProgramMedia::AudioVideo,
@@ -150,10 +150,8 @@ pub fn build(settings: &ProgramSettings) -> Result<Program, ComposerError> {
     x264.set_property("bitrate", settings.video_bitrate_kbps);
     x264.set_property_from_str("speed-preset", "veryfast");
     x264.set_property_from_str("tune", "zerolatency");
-    x264.set_property(
-        "key-int-max",
-        settings.fps * settings.keyframe_interval_secs,
-    );
+    let keyframe_frames = (f64::from(settings.fps) * settings.keyframe_interval_secs).round();
+    x264.set_property("key-int-max", (keyframe_frames as u32).max(1));
     let h264parse = element("h264parse", "h264parse")?;
     let h264_caps = caps_filter(
         "h264-caps",

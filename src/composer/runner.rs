@@ -66,6 +66,8 @@ impl Runner for MediaEngine {
             &spec.layout,
         );
         settings.media = spec.media;
+        settings.audio_bitrate_bps = preset.audio_bitrate_kbps * 1000;
+        settings.keyframe_interval_secs = preset.keyframe_interval_secs;
         settings.retry_budget = self.retry_budget;
         let (events, events_rx) = mpsc::channel(RUN_EVENTS);
         let feed = RoomFeed {

@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct EncodingPreset {
     /// A LiveKit preset name (`H264_720P_30`) or a resolution (`1080x1080`).
     pub name: String,
@@ -10,7 +10,15 @@ pub struct EncodingPreset {
     pub height: u32,
     pub fps: u32,
     pub video_bitrate_kbps: u32,
+    pub audio_bitrate_kbps: u32,
+    /// At most this long between keyframes.
+    pub keyframe_interval_secs: f64,
 }
+
+/// AAC at 128 kbps, as LiveKit's presets.
+pub const DEFAULT_AUDIO_KBPS: u32 = 128;
+/// Short enough for 2–6 s HLS segments and a quick start for late viewers.
+pub const DEFAULT_KEYFRAME_SECS: f64 = 2.0;
 
 /// LiveKit's `EncodingOptionsPreset` values (livekit_egress.proto).
 const LIVEKIT_PRESETS: [(&str, u32, u32, u32, u32); 8] = [
@@ -48,6 +56,8 @@ impl EncodingPreset {
                 height,
                 fps,
                 video_bitrate_kbps: kbps,
+                audio_bitrate_kbps: DEFAULT_AUDIO_KBPS,
+                keyframe_interval_secs: DEFAULT_KEYFRAME_SECS,
             })
     }
 
@@ -64,6 +74,8 @@ impl EncodingPreset {
                 height,
                 fps: 30,
                 video_bitrate_kbps: kbps,
+                audio_bitrate_kbps: DEFAULT_AUDIO_KBPS,
+                keyframe_interval_secs: DEFAULT_KEYFRAME_SECS,
             })
     }
 

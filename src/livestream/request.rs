@@ -90,6 +90,20 @@ pub struct GoLive {
     pub hls: bool,
     pub mp4: bool,
     pub media: ProgramMedia,
+    /// The MP4's path relative to the recordings directory; None = the
+    /// default `{room}-{id}.mp4`.
+    pub mp4_path: Option<String>,
+    /// HLS naming asked for by an egress request.
+    pub hls_naming: Option<HlsNaming>,
+    /// What is composed, in LiveKit's terms (`room_composite`, …).
+    pub source_type: &'static str,
+}
+
+/// An egress request's HLS settings; None fields take the server's.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct HlsNaming {
+    pub prefix: Option<String>,
+    pub segment_secs: Option<u32>,
 }
 
 #[derive(Debug, Clone)]
@@ -214,6 +228,9 @@ impl GoLiveRequest {
             hls,
             mp4,
             media,
+            mp4_path: None,
+            hls_naming: None,
+            source_type: "room_composite",
         })
     }
 }

@@ -11,8 +11,10 @@ use uuid::Uuid;
 use super::address_check;
 use super::egress;
 use super::mux_live::MuxLive;
+use super::preset::EncodingPreset;
 use super::request::{
-    Capabilities, GoLive, GoLiveRequest, NamedDestination, UpdateRequest, ValidationError,
+    Capabilities, GoLive, GoLiveRequest, HlsNaming, NamedDestination, UpdateRequest,
+    ValidationError,
 };
 use super::runner::{LiveSpec, OutputSpec, OutputTarget, RunControl, RunEvent, Runner, StartError};
 use super::state::{Status, TransitionError, parse_stored, transition};
@@ -65,6 +67,8 @@ pub enum Target {
     Id(Uuid),
     /// The caller's newest livestream in this room (an open one first).
     Room(String),
+    /// A LiveKit egress id (`EG_…`) of the caller's API key.
+    Egress(String),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -143,6 +147,10 @@ impl LivestreamService {
         })
     }
 
+    pub fn settings(&self) -> &ServiceSettings {
+        &self.settings
+    }
+
     pub fn store(&self) -> &Store {
         &self.store
     }
@@ -160,6 +168,16 @@ impl LivestreamService {
             self.settings.capabilities,
             &self.settings.layouts,
         )?;
+        self.start(caller, go_live).await
+    }
+
+    /// Starts an already validated go-live (a REST request or a LiveKit
+    /// egress request).
+    pub async fn start(
+        self: &Arc<Self>,
+        caller: &Caller,
+        go_live: GoLive,
+    ) -> Result<LivestreamDetails, LivestreamError> {
         let allow_private = self.settings.limits.allow_private_destinations;
         address_check::check_public(&go_live.destinations, allow_private).await?;
         if !caller.may_record(Some(&go_live.room_name)) {
@@ -189,6 +207,11 @@ impl LivestreamService {
             max_duration_secs: go_live.max_duration_secs.map(|s| s as i32),
             owner_node: self.settings.node_id.clone(),
             media: go_live.media.as_str().to_string(),
+            egress_id: egress::new_egress_id(),
+            api_key: caller.api_key.clone(),
+            source_type: go_live.source_type.to_string(),
+            audio_bitrate_kbps: go_live.preset.audio_bitrate_kbps as i32,
+            keyframe_interval_secs: go_live.preset.keyframe_interval_secs,
         };
         let rows: Vec<NewOutput> = outputs.iter().map(|(row, _)| row.clone()).collect();
         self.store
@@ -220,7 +243,7 @@ impl LivestreamService {
             livestream_id: id,
             room_name: go_live.room_name.clone(),
             layout: go_live.layout.clone(),
-            preset: go_live.preset.clone(),
+            preset: keyframes_within_segments(&go_live, self.settings.storage.as_ref()),
             max_duration: go_live
                 .max_duration_secs
                 .map(|s| Duration::from_secs(s.into())),
@@ -355,10 +378,11 @@ impl LivestreamService {
     pub async fn update(
         self: &Arc<Self>,
         caller: &Caller,
-        id: Uuid,
+        target: Target,
         request: UpdateRequest,
     ) -> Result<LivestreamDetails, LivestreamError> {
-        let row = self.find(caller, Target::Id(id)).await?;
+        let row = self.find(caller, target).await?;
+        let id = row.id;
         let outputs = self.store.outputs_of(&[id]).await?;
         let destinations = outputs
             .iter()
@@ -433,6 +457,22 @@ impl LivestreamService {
         self.details(row).await
     }
 
+    /// ListEgress: the caller's API key's livestreams, newest first.
+    pub async fn list_egresses(
+        &self,
+        caller: &Caller,
+        room_name: Option<&str>,
+        egress_id: Option<&str>,
+        active: bool,
+    ) -> Result<Vec<LivestreamDetails>, LivestreamError> {
+        const MAX_LISTED: i64 = 500;
+        let rows = self
+            .store
+            .list_egresses(&caller.api_key, room_name, egress_id, active, MAX_LISTED)
+            .await?;
+        self.with_outputs(rows).await
+    }
+
     pub async fn list(
         &self,
         caller: &Caller,
@@ -443,6 +483,14 @@ impl LivestreamService {
             .store
             .list_livestreams(&caller.user_id, room_name, limit)
             .await?;
+        self.with_outputs(rows).await
+    }
+
+    /// Rows with their outputs (one query for all of them).
+    async fn with_outputs(
+        &self,
+        rows: Vec<LivestreamRow>,
+    ) -> Result<Vec<LivestreamDetails>, LivestreamError> {
         let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
         let mut outputs = self.store.outputs_of(&ids).await?;
         Ok(rows
@@ -526,10 +574,18 @@ impl LivestreamService {
     ) -> Result<Vec<(NewOutput, OutputSpec)>, LivestreamError> {
         let mut outputs = Vec::new();
         if go_live.mp4 {
-            let path = self
-                .settings
-                .recordings_dir
-                .join(format!("{}-{id}.mp4", go_live.room_name));
+            let file = match &go_live.mp4_path {
+                Some(path) => path.clone(),
+                None => format!("{}-{id}.mp4", go_live.room_name),
+            };
+            let path = self.settings.recordings_dir.join(file);
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir).map_err(|e| {
+                    LivestreamError::Unavailable(format!(
+                        "cannot create the recording's directory: {e}"
+                    ))
+                })?;
+            }
             outputs.push(file_output(
                 "mp4",
                 "recording",
@@ -538,7 +594,8 @@ impl LivestreamService {
             ));
         }
         if go_live.hls {
-            outputs.push(self.plan_hls(id, &go_live.room_name)?);
+            let naming = go_live.hls_naming.clone().unwrap_or_default();
+            outputs.push(self.plan_hls(id, &go_live.room_name, &naming)?);
         }
         outputs.extend(go_live.destinations.iter().map(rtmp_output));
         Ok(outputs)
@@ -550,16 +607,19 @@ impl LivestreamService {
         &self,
         id: Uuid,
         room_name: &str,
+        naming: &HlsNaming,
     ) -> Result<(NewOutput, OutputSpec), LivestreamError> {
         let storage = self.settings.storage.as_ref().ok_or_else(|| {
             LivestreamError::Unavailable("HLS needs object storage (storage.bucket)".into())
         })?;
-        let prefix = ObjectPath {
-            room_name,
-            livestream_id: id,
-            time: chrono::Utc::now(),
-        }
-        .render(&storage.config.hls_path);
+        let prefix = naming.prefix.clone().unwrap_or_else(|| {
+            ObjectPath {
+                room_name,
+                livestream_id: id,
+                time: chrono::Utc::now(),
+            }
+            .render(&storage.config.hls_path)
+        });
         let job = HlsJob {
             dir: self
                 .settings
@@ -567,7 +627,9 @@ impl LivestreamService {
                 .join("hls")
                 .join(id.to_string()),
             prefix,
-            segment_secs: storage.config.hls_segment_secs,
+            segment_secs: naming
+                .segment_secs
+                .unwrap_or(storage.config.hls_segment_secs),
         };
         let url = storage.store.describe(&job.playlist_key());
         let (dir, segment_secs) = (job.dir.clone(), job.segment_secs);
@@ -905,6 +967,13 @@ impl LivestreamService {
                     .latest_livestream_for_room(&caller.user_id, &room)
                     .await?
             }
+            // An egress belongs to the API key that started it.
+            Target::Egress(egress_id) => {
+                let row = self.store.livestream_by_egress_id(&egress_id).await?;
+                return row
+                    .filter(|r| r.api_key.as_deref() == Some(caller.api_key.as_str()))
+                    .ok_or(LivestreamError::NotFound);
+            }
         };
         row.filter(|r| r.user_id == caller.user_id)
             .ok_or(LivestreamError::NotFound)
@@ -933,6 +1002,23 @@ impl LivestreamService {
             participants_composed,
         })
     }
+}
+
+/// With HLS, keyframes must come at least once per segment (LiveKit uses
+/// the segment length as the keyframe interval).
+fn keyframes_within_segments(go_live: &GoLive, storage: Option<&Storage>) -> EncodingPreset {
+    let mut preset = go_live.preset.clone();
+    if go_live.hls {
+        let segment_secs = go_live
+            .hls_naming
+            .as_ref()
+            .and_then(|n| n.segment_secs)
+            .or(storage.map(|s| s.config.hls_segment_secs));
+        if let Some(secs) = segment_secs {
+            preset.keyframe_interval_secs = preset.keyframe_interval_secs.min(f64::from(secs));
+        }
+    }
+    preset
 }
 
 fn file_output(

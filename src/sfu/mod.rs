@@ -6,7 +6,7 @@
 mod engine;
 mod events;
 mod forward;
-mod ids;
+pub(crate) mod ids;
 mod net;
 pub(crate) mod notify;
 mod peer;
@@ -42,7 +42,19 @@ pub struct JoinRequest {
     pub identity: String,
     pub name: String,
     pub metadata: String,
+    /// The token's `attributes`.
+    pub attributes: std::collections::BTreeMap<String, String>,
     pub permissions: Permissions,
+}
+
+/// What RoomService UpdateParticipant changes; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default)]
+pub struct ParticipantChange {
+    pub name: Option<String>,
+    pub metadata: Option<String>,
+    /// Set or (with an empty value) remove these keys; others stay.
+    pub attributes: Vec<(String, String)>,
+    pub permissions: Option<Permissions>,
 }
 
 /// A WHEP viewer of one participant's tracks.
@@ -82,6 +94,8 @@ pub struct RoomSummary {
     pub num_publishers: u32,
     pub num_tracks: u32,
     pub settings: RoomSettings,
+    /// A program (an in-process subscriber) is recording the room.
+    pub active_recording: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -90,6 +104,8 @@ pub struct ParticipantSummary {
     pub joined_at: SystemTime,
     pub permissions: Permissions,
     pub tracks: Vec<TrackInfo>,
+    pub attributes: std::collections::BTreeMap<String, String>,
+    pub version: u32,
 }
 
 #[derive(Debug, Clone)]
@@ -347,6 +363,36 @@ impl Sfu {
             identity,
             track,
             muted,
+            reply,
+        })
+        .await?
+    }
+
+    pub async fn update_room_metadata(
+        &self,
+        room: &str,
+        metadata: &str,
+    ) -> Result<RoomSummary, SfuError> {
+        let (room, metadata) = (room.to_string(), metadata.to_string());
+        self.ask(|reply| Command::UpdateRoomMetadata {
+            room,
+            metadata,
+            reply,
+        })
+        .await?
+    }
+
+    pub async fn update_participant(
+        &self,
+        room: &str,
+        identity: &str,
+        change: ParticipantChange,
+    ) -> Result<ParticipantSummary, SfuError> {
+        let (room, identity) = (room.to_string(), identity.to_string());
+        self.ask(|reply| Command::UpdateParticipant {
+            room,
+            identity,
+            change,
             reply,
         })
         .await?

@@ -4,8 +4,12 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use tokio::sync::broadcast::{self, error::RecvError};
 
+use livekit_protocol as proto;
+
 use super::webhook::{self as wh, WebhookEvent, WebhookNotifier};
-use super::{ParticipantSummary, RoomNotice, RoomSummary, TrackInfo, TrackKind, TrackSource};
+use super::{
+    ParticipantSummary, Permissions, RoomNotice, RoomSummary, TrackInfo, TrackKind, TrackSource,
+};
 
 /// Forwards every notice to `notifier` until the bus closes. Never blocks
 /// the SFU: a lagging forwarder loses notices (logged), not media.
@@ -30,38 +34,40 @@ pub fn forward_to_webhooks(
 }
 
 pub fn webhook_event(notice: &RoomNotice) -> WebhookEvent {
-    match notice {
-        RoomNotice::RoomStarted(room) => {
-            WebhookEvent::new(wh::EVENT_ROOM_STARTED).with_room(room_info(room))
-        }
-        RoomNotice::RoomFinished(room) => {
-            WebhookEvent::new(wh::EVENT_ROOM_FINISHED).with_room(room_info(room))
-        }
-        RoomNotice::ParticipantJoined(room, participant) => {
-            WebhookEvent::new(wh::EVENT_PARTICIPANT_JOINED)
-                .with_room(room_info(room))
-                .with_participant(participant_info(participant, wh::ParticipantState::Active))
-        }
-        RoomNotice::ParticipantLeft(room, participant) => {
-            WebhookEvent::new(wh::EVENT_PARTICIPANT_LEFT)
-                .with_room(room_info(room))
-                .with_participant(participant_info(
-                    participant,
-                    wh::ParticipantState::Disconnected,
-                ))
-        }
-        RoomNotice::TrackPublished(room, participant, track) => {
-            WebhookEvent::new(wh::EVENT_TRACK_PUBLISHED)
-                .with_room(room_info(room))
-                .with_participant(participant_info(participant, wh::ParticipantState::Active))
-                .with_track(track_info(track))
-        }
-        RoomNotice::TrackUnpublished(room, participant, track) => {
-            WebhookEvent::new(wh::EVENT_TRACK_UNPUBLISHED)
-                .with_room(room_info(room))
-                .with_participant(participant_info(participant, wh::ParticipantState::Active))
-                .with_track(track_info(track))
-        }
+    use proto::participant_info::State;
+    let (event, room, participant, track) = match notice {
+        RoomNotice::RoomStarted(room) => (wh::EVENT_ROOM_STARTED, room, None, None),
+        RoomNotice::RoomFinished(room) => (wh::EVENT_ROOM_FINISHED, room, None, None),
+        RoomNotice::ParticipantJoined(room, participant) => (
+            wh::EVENT_PARTICIPANT_JOINED,
+            room,
+            Some(participant_info(participant, State::Active)),
+            None,
+        ),
+        RoomNotice::ParticipantLeft(room, participant) => (
+            wh::EVENT_PARTICIPANT_LEFT,
+            room,
+            Some(participant_info(participant, State::Disconnected)),
+            None,
+        ),
+        RoomNotice::TrackPublished(room, participant, track) => (
+            wh::EVENT_TRACK_PUBLISHED,
+            room,
+            Some(participant_info(participant, State::Active)),
+            Some(track_info(track)),
+        ),
+        RoomNotice::TrackUnpublished(room, participant, track) => (
+            wh::EVENT_TRACK_UNPUBLISHED,
+            room,
+            Some(participant_info(participant, State::Active)),
+            Some(track_info(track)),
+        ),
+    };
+    WebhookEvent {
+        room: Some(room_info(room)),
+        participant,
+        track,
+        ..wh::new_event(event)
     }
 }
 
@@ -70,9 +76,10 @@ fn millis(time: SystemTime) -> i64 {
         .map_or(0, |d| d.as_millis() as i64)
 }
 
-pub fn room_info(room: &RoomSummary) -> wh::RoomInfo {
+/// `livekit.Room` as RoomService and webhooks report it.
+pub fn room_info(room: &RoomSummary) -> proto::Room {
     let created = millis(room.created_at);
-    wh::RoomInfo {
+    proto::Room {
         sid: room.sid.clone(),
         name: room.name.clone(),
         empty_timeout: room.settings.empty_timeout.as_secs() as u32,
@@ -83,59 +90,69 @@ pub fn room_info(room: &RoomSummary) -> wh::RoomInfo {
         metadata: room.metadata.clone(),
         num_participants: room.num_participants,
         num_publishers: room.num_publishers,
-        active_recording: false,
+        active_recording: room.active_recording,
+        ..Default::default()
     }
 }
 
 pub fn participant_info(
     participant: &ParticipantSummary,
-    state: wh::ParticipantState,
-) -> wh::ParticipantInfo {
+    state: proto::participant_info::State,
+) -> proto::ParticipantInfo {
     let joined = millis(participant.joined_at);
-    let permissions = &participant.permissions;
-    wh::ParticipantInfo {
+    proto::ParticipantInfo {
         sid: participant.info.sid.to_string(),
         identity: participant.info.identity.clone(),
-        state,
+        state: state as i32,
         tracks: participant.tracks.iter().map(track_info).collect(),
         metadata: participant.info.metadata.clone(),
         joined_at: joined / 1000,
         joined_at_ms: joined,
         name: participant.info.name.clone(),
-        version: 0,
-        permission: Some(wh::ParticipantPermission {
-            can_subscribe: permissions.can_subscribe,
-            can_publish: permissions.can_publish,
-            can_publish_data: permissions.can_publish_data,
-            can_publish_sources: permissions
-                .publish_sources
-                .iter()
-                .map(|s| source(*s))
-                .collect(),
-            hidden: permissions.hidden,
-            recorder: permissions.recorder,
-            can_update_metadata: false,
-        }),
+        version: participant.version,
+        permission: Some(permission(&participant.permissions)),
         is_publisher: !participant.tracks.is_empty(),
-        kind: wh::ParticipantKind::Standard,
+        kind: proto::participant_info::Kind::Standard as i32,
+        attributes: participant
+            .attributes
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+        ..Default::default()
     }
 }
 
-pub fn track_info(track: &TrackInfo) -> wh::TrackInfo {
-    wh::TrackInfo {
+#[allow(deprecated)] // `recorder`: LiveKit still fills it
+pub fn permission(permissions: &Permissions) -> proto::ParticipantPermission {
+    proto::ParticipantPermission {
+        can_subscribe: permissions.can_subscribe,
+        can_publish: permissions.can_publish,
+        can_publish_data: permissions.can_publish_data,
+        can_publish_sources: permissions
+            .publish_sources
+            .iter()
+            .map(|s| source(*s) as i32)
+            .collect(),
+        hidden: permissions.hidden,
+        recorder: permissions.recorder,
+        can_update_metadata: permissions.can_update_metadata,
+        ..Default::default()
+    }
+}
+
+#[allow(deprecated)] // `simulcast`: LiveKit still fills it
+pub fn track_info(track: &TrackInfo) -> proto::TrackInfo {
+    proto::TrackInfo {
         sid: track.sid.to_string(),
         r#type: match track.kind {
-            TrackKind::Audio => wh::TrackType::Audio,
-            TrackKind::Video => wh::TrackType::Video,
-        },
-        name: String::new(),
+            TrackKind::Audio => proto::TrackType::Audio,
+            TrackKind::Video => proto::TrackType::Video,
+        } as i32,
         muted: track.muted,
-        width: 0,
-        height: 0,
         simulcast: track.simulcast_layers.len() > 1,
-        source: source(track.source),
+        source: source(track.source) as i32,
         mime_type: format!("{}/{}", track.kind.name(), mime_subtype(track)),
-        mid: String::new(),
+        ..Default::default()
     }
 }
 
@@ -149,12 +166,12 @@ fn mime_subtype(track: &TrackInfo) -> &'static str {
     }
 }
 
-fn source(source: TrackSource) -> wh::TrackSource {
+pub fn source(source: TrackSource) -> proto::TrackSource {
     match source {
-        TrackSource::Camera => wh::TrackSource::Camera,
-        TrackSource::Microphone => wh::TrackSource::Microphone,
-        TrackSource::ScreenShare => wh::TrackSource::ScreenShare,
-        TrackSource::ScreenShareAudio => wh::TrackSource::ScreenShareAudio,
-        TrackSource::Unknown => wh::TrackSource::Unknown,
+        TrackSource::Camera => proto::TrackSource::Camera,
+        TrackSource::Microphone => proto::TrackSource::Microphone,
+        TrackSource::ScreenShare => proto::TrackSource::ScreenShare,
+        TrackSource::ScreenShareAudio => proto::TrackSource::ScreenShareAudio,
+        TrackSource::Unknown => proto::TrackSource::Unknown,
     }
 }

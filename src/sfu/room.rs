@@ -28,6 +28,8 @@ pub struct Permissions {
     pub publish_sources: Vec<TrackSource>,
     pub hidden: bool,
     pub recorder: bool,
+    /// May change its own name, metadata and attributes (client protocol).
+    pub can_update_metadata: bool,
 }
 
 impl Permissions {
@@ -43,6 +45,7 @@ impl Permissions {
                 .collect(),
             hidden: grant.hidden,
             recorder: grant.recorder,
+            can_update_metadata: grant.can_update_own_metadata,
         }
     }
 
@@ -58,6 +61,10 @@ pub struct Participant {
     pub permissions: Permissions,
     pub joined_at: SystemTime,
     pub tracks: BTreeMap<TrackSid, TrackInfo>,
+    /// Key–value pairs apps set (token `attributes`, UpdateParticipant).
+    pub attributes: BTreeMap<String, String>,
+    /// Bumped on every change of name, metadata, attributes or permissions.
+    pub version: u32,
     /// Join order within the room: layouts place people in it.
     join_order: u64,
 }
@@ -79,6 +86,8 @@ impl Participant {
             permissions,
             joined_at: SystemTime::now(),
             tracks: BTreeMap::new(),
+            attributes: BTreeMap::new(),
+            version: 0,
             join_order: 0,
         }
     }
@@ -227,6 +236,7 @@ mod tests {
             publish_sources: vec![],
             hidden,
             recorder: false,
+            can_update_metadata: false,
         };
         Participant::new(identity, identity, "", permissions)
     }

@@ -21,7 +21,7 @@ use base64::engine::general_purpose::STANDARD;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use reqwest::StatusCode;
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue};
-use serde::{Deserialize, Serialize, Serializer};
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 use tokio::sync::mpsc::error::TrySendError;
@@ -50,237 +50,22 @@ pub const TOKEN_TTL: Duration = Duration::from_secs(5 * 60);
 pub const QUEUE_CAPACITY: usize = 1000;
 
 // ---------------------------------------------------------------------------
-// Wire types (livekit_webhook.proto / livekit_models.proto). Fields are in
-// declaration order and skip their default value, as protojson does.
+// Events: `livekit.WebhookEvent` from the livekit-protocol crate, whose serde
+// form is protojson (pbjson): lowerCamelCase, enums as names, int64 as
+// strings, default values left out, fields in declaration order.
 // ---------------------------------------------------------------------------
 
-/// `livekit.WebhookEvent`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct WebhookEvent {
-    /// One of the `EVENT_*` names.
-    #[serde(skip_serializing_if = "is_default")]
-    pub event: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub room: Option<RoomInfo>,
-    /// Set for `participant_*` and `track_*` events.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub participant: Option<ParticipantInfo>,
-    /// An `EgressInfo` already in protojson form, for `egress_*` events.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub egress_info: Option<serde_json::Value>,
-    /// Set for `track_*` events.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub track: Option<TrackInfo>,
-    /// `EV_` followed by 12 random characters.
-    #[serde(skip_serializing_if = "is_default")]
-    pub id: String,
-    /// Unix seconds.
-    #[serde(skip_serializing_if = "is_default", serialize_with = "int64")]
-    pub created_at: i64,
-    /// Events to this URL dropped since the last one sent; set by the sender.
-    #[serde(skip_serializing_if = "is_default")]
-    pub num_dropped: i32,
-}
+pub use livekit_protocol::WebhookEvent;
 
-impl WebhookEvent {
-    /// A new event named `event` with a fresh id, stamped now (LiveKit also
-    /// stamps events when they are raised, not when they are sent).
-    pub fn new(event: &str) -> WebhookEvent {
-        WebhookEvent {
-            event: event.to_string(),
-            id: new_event_id(),
-            created_at: unix_now(),
-            ..WebhookEvent::default()
-        }
+/// A new event named `event` with a fresh id, stamped now (LiveKit also
+/// stamps events when they are raised, not when they are sent).
+pub fn new_event(event: &str) -> WebhookEvent {
+    WebhookEvent {
+        event: event.to_string(),
+        id: new_event_id(),
+        created_at: unix_now(),
+        ..WebhookEvent::default()
     }
-
-    pub fn with_room(mut self, room: RoomInfo) -> WebhookEvent {
-        self.room = Some(room);
-        self
-    }
-
-    pub fn with_participant(mut self, participant: ParticipantInfo) -> WebhookEvent {
-        self.participant = Some(participant);
-        self
-    }
-
-    pub fn with_track(mut self, track: TrackInfo) -> WebhookEvent {
-        self.track = Some(track);
-        self
-    }
-
-    pub fn with_egress_info(mut self, egress_info: serde_json::Value) -> WebhookEvent {
-        self.egress_info = Some(egress_info);
-        self
-    }
-}
-
-/// `livekit.Room`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct RoomInfo {
-    #[serde(skip_serializing_if = "is_default")]
-    pub sid: String,
-    #[serde(skip_serializing_if = "is_default")]
-    pub name: String,
-    #[serde(skip_serializing_if = "is_default")]
-    pub empty_timeout: u32,
-    #[serde(skip_serializing_if = "is_default")]
-    pub departure_timeout: u32,
-    #[serde(skip_serializing_if = "is_default")]
-    pub max_participants: u32,
-    /// Unix seconds.
-    #[serde(skip_serializing_if = "is_default", serialize_with = "int64")]
-    pub creation_time: i64,
-    /// Unix milliseconds.
-    #[serde(skip_serializing_if = "is_default", serialize_with = "int64")]
-    pub creation_time_ms: i64,
-    #[serde(skip_serializing_if = "is_default")]
-    pub metadata: String,
-    #[serde(skip_serializing_if = "is_default")]
-    pub num_participants: u32,
-    #[serde(skip_serializing_if = "is_default")]
-    pub num_publishers: u32,
-    #[serde(skip_serializing_if = "is_default")]
-    pub active_recording: bool,
-}
-
-/// `livekit.ParticipantInfo`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ParticipantInfo {
-    #[serde(skip_serializing_if = "is_default")]
-    pub sid: String,
-    #[serde(skip_serializing_if = "is_default")]
-    pub identity: String,
-    #[serde(skip_serializing_if = "is_default")]
-    pub state: ParticipantState,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub tracks: Vec<TrackInfo>,
-    #[serde(skip_serializing_if = "is_default")]
-    pub metadata: String,
-    /// Unix seconds.
-    #[serde(skip_serializing_if = "is_default", serialize_with = "int64")]
-    pub joined_at: i64,
-    /// Unix milliseconds.
-    #[serde(skip_serializing_if = "is_default", serialize_with = "int64")]
-    pub joined_at_ms: i64,
-    #[serde(skip_serializing_if = "is_default")]
-    pub name: String,
-    #[serde(skip_serializing_if = "is_default")]
-    pub version: u32,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub permission: Option<ParticipantPermission>,
-    #[serde(skip_serializing_if = "is_default")]
-    pub is_publisher: bool,
-    #[serde(skip_serializing_if = "is_default")]
-    pub kind: ParticipantKind,
-}
-
-/// `livekit.ParticipantPermission`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ParticipantPermission {
-    #[serde(skip_serializing_if = "is_default")]
-    pub can_subscribe: bool,
-    #[serde(skip_serializing_if = "is_default")]
-    pub can_publish: bool,
-    #[serde(skip_serializing_if = "is_default")]
-    pub can_publish_data: bool,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub can_publish_sources: Vec<TrackSource>,
-    #[serde(skip_serializing_if = "is_default")]
-    pub hidden: bool,
-    #[serde(skip_serializing_if = "is_default")]
-    pub recorder: bool,
-    #[serde(skip_serializing_if = "is_default")]
-    pub can_update_metadata: bool,
-}
-
-/// `livekit.TrackInfo`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct TrackInfo {
-    #[serde(skip_serializing_if = "is_default")]
-    pub sid: String,
-    /// Left out for audio: `AUDIO` is the enum's zero value.
-    #[serde(skip_serializing_if = "is_default")]
-    pub r#type: TrackType,
-    #[serde(skip_serializing_if = "is_default")]
-    pub name: String,
-    #[serde(skip_serializing_if = "is_default")]
-    pub muted: bool,
-    #[serde(skip_serializing_if = "is_default")]
-    pub width: u32,
-    #[serde(skip_serializing_if = "is_default")]
-    pub height: u32,
-    #[serde(skip_serializing_if = "is_default")]
-    pub simulcast: bool,
-    #[serde(skip_serializing_if = "is_default")]
-    pub source: TrackSource,
-    /// e.g. `video/VP8`, `audio/opus`.
-    #[serde(skip_serializing_if = "is_default")]
-    pub mime_type: String,
-    #[serde(skip_serializing_if = "is_default")]
-    pub mid: String,
-}
-
-/// `livekit.ParticipantInfo.State`.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum ParticipantState {
-    #[default]
-    Joining,
-    Joined,
-    Active,
-    Disconnected,
-}
-
-/// `livekit.ParticipantInfo.Kind`.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum ParticipantKind {
-    #[default]
-    Standard,
-    Ingress,
-    Egress,
-    Sip,
-    Agent,
-    Connector,
-    Bridge,
-}
-
-/// `livekit.TrackType`.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum TrackType {
-    #[default]
-    Audio,
-    Video,
-    Data,
-}
-
-/// `livekit.TrackSource`.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum TrackSource {
-    #[default]
-    Unknown,
-    Camera,
-    Microphone,
-    ScreenShare,
-    ScreenShareAudio,
-}
-
-/// protojson leaves out fields that hold their type's default value.
-fn is_default<T: Default + PartialEq>(value: &T) -> bool {
-    *value == T::default()
-}
-
-/// protojson writes 64-bit integers as JSON strings.
-fn int64<S: Serializer>(value: &i64, serializer: S) -> Result<S::Ok, S::Error> {
-    serializer.collect_str(value)
 }
 
 /// LiveKit's guid alphabet (shortuuid's base57: no `0`, `1`, `I`, `O`, `l`).
@@ -520,14 +305,18 @@ struct Worker {
 impl Worker {
     async fn run(self, mut rx: mpsc::Receiver<WebhookEvent>) {
         while let Some(mut event) = rx.recv().await {
-            event.num_dropped = self.dropped.swap(0, Ordering::Relaxed);
+            // LiveKit still fills the deprecated field; receivers read it.
+            #[allow(deprecated)]
+            let dropped = &mut event.num_dropped;
+            *dropped = self.dropped.swap(0, Ordering::Relaxed);
             let delivered = self.deliver(&event).await;
             crate::metrics::room_webhook_sent(delivered);
             if !delivered {
                 // Like LiveKit: the receiver learns about this miss (and the
                 // ones it would have been told about) from the next event.
-                self.dropped
-                    .fetch_add(event.num_dropped.saturating_add(1), Ordering::Relaxed);
+                #[allow(deprecated)]
+                let missed = event.num_dropped.saturating_add(1);
+                self.dropped.fetch_add(missed, Ordering::Relaxed);
             }
         }
     }
@@ -678,8 +467,11 @@ mod tests {
     const KEY: &str = "APIkey123";
     const SECRET: &str = "secret-secret-secret-secret-secret";
 
-    fn room() -> RoomInfo {
-        RoomInfo {
+    use livekit_protocol as proto;
+    use proto::participant_info::{Kind, State as ParticipantState};
+
+    fn room() -> proto::Room {
+        proto::Room {
             sid: "RM_abc".into(),
             name: "studio".into(),
             empty_timeout: 300,
@@ -687,57 +479,63 @@ mod tests {
             creation_time: 1_700_000_000,
             creation_time_ms: 1_700_000_000_123,
             num_participants: 1,
-            ..RoomInfo::default()
+            ..Default::default()
         }
     }
 
-    fn participant() -> ParticipantInfo {
-        ParticipantInfo {
+    #[allow(deprecated)] // `simulcast`: LiveKit still fills it
+    fn participant() -> proto::ParticipantInfo {
+        proto::ParticipantInfo {
             sid: "PA_xyz".into(),
             identity: "alice".into(),
-            state: ParticipantState::Active,
+            state: ParticipantState::Active as i32,
             tracks: vec![
-                TrackInfo {
+                proto::TrackInfo {
                     sid: "TR_mic".into(),
-                    r#type: TrackType::Audio,
-                    source: TrackSource::Microphone,
+                    r#type: proto::TrackType::Audio as i32,
+                    source: proto::TrackSource::Microphone as i32,
                     mime_type: "audio/opus".into(),
                     mid: "0".into(),
-                    ..TrackInfo::default()
+                    ..Default::default()
                 },
-                TrackInfo {
+                proto::TrackInfo {
                     sid: "TR_cam".into(),
-                    r#type: TrackType::Video,
+                    r#type: proto::TrackType::Video as i32,
                     width: 1280,
                     height: 720,
                     simulcast: true,
-                    source: TrackSource::Camera,
+                    source: proto::TrackSource::Camera as i32,
                     mime_type: "video/VP8".into(),
                     mid: "1".into(),
-                    ..TrackInfo::default()
+                    ..Default::default()
                 },
             ],
             joined_at: 1_700_000_001,
             joined_at_ms: 1_700_000_001_500,
             name: "Alice".into(),
             version: 3,
-            permission: Some(ParticipantPermission {
+            permission: Some(proto::ParticipantPermission {
                 can_subscribe: true,
                 can_publish: true,
                 can_publish_data: true,
-                can_publish_sources: vec![TrackSource::Camera, TrackSource::ScreenShareAudio],
-                ..ParticipantPermission::default()
+                can_publish_sources: vec![
+                    proto::TrackSource::Camera as i32,
+                    proto::TrackSource::ScreenShareAudio as i32,
+                ],
+                ..Default::default()
             }),
             is_publisher: true,
-            kind: ParticipantKind::Standard,
-            ..ParticipantInfo::default()
+            kind: Kind::Standard as i32,
+            ..Default::default()
         }
     }
 
     fn joined_event() -> WebhookEvent {
-        WebhookEvent::new(EVENT_PARTICIPANT_JOINED)
-            .with_room(room())
-            .with_participant(participant())
+        WebhookEvent {
+            room: Some(room()),
+            participant: Some(participant()),
+            ..new_event(EVENT_PARTICIPANT_JOINED)
+        }
     }
 
     fn decode(token: &str) -> WebhookClaims {
@@ -816,13 +614,20 @@ mod tests {
 
     #[test]
     fn other_enum_values_and_egress_info() {
-        let mut event = WebhookEvent::new(EVENT_EGRESS_STARTED)
-            .with_egress_info(json!({"egressId": "EG_1", "status": "EGRESS_STARTING"}));
-        event.num_dropped = 2;
-        event.participant = Some(ParticipantInfo {
-            state: ParticipantState::Disconnected,
-            kind: ParticipantKind::Egress,
-            ..ParticipantInfo::default()
+        let mut event = new_event(EVENT_EGRESS_STARTED);
+        event.egress_info = Some(proto::EgressInfo {
+            egress_id: "EG_1".into(),
+            status: proto::EgressStatus::EgressActive as i32,
+            ..Default::default()
+        });
+        #[allow(deprecated)]
+        {
+            event.num_dropped = 2;
+        }
+        event.participant = Some(proto::ParticipantInfo {
+            state: ParticipantState::Disconnected as i32,
+            kind: Kind::Egress as i32,
+            ..Default::default()
         });
         let value = serde_json::to_value(&event).unwrap();
         assert_eq!(value["egressInfo"]["egressId"], "EG_1");
@@ -831,17 +636,17 @@ mod tests {
             value["participant"],
             json!({"state": "DISCONNECTED", "kind": "EGRESS"})
         );
-        let source = serde_json::to_value(TrackSource::ScreenShare).unwrap();
-        assert_eq!(source, "SCREEN_SHARE");
+        // Enums travel by name; EGRESS_STARTING, their zero, would be left out.
+        assert_eq!(value["egressInfo"]["status"], "EGRESS_ACTIVE");
     }
 
     #[test]
     fn new_event_has_livekit_id_and_timestamp() {
-        let event = WebhookEvent::new(EVENT_ROOM_STARTED);
+        let event = new_event(EVENT_ROOM_STARTED);
         assert_eq!(event.id.len(), 15);
         assert!(event.id.starts_with("EV_"));
         assert!(event.id[3..].bytes().all(|b| ID_ALPHABET.contains(&b)));
-        assert_ne!(event.id, WebhookEvent::new(EVENT_ROOM_STARTED).id);
+        assert_ne!(event.id, new_event(EVENT_ROOM_STARTED).id);
         assert!((event.created_at - unix_now()).abs() <= 1);
         let value = serde_json::to_value(&event).unwrap();
         let mut keys: Vec<&String> = value.as_object().unwrap().keys().collect();
@@ -1010,10 +815,10 @@ mod tests {
         let (url, receiver) = serve(&[400]).await;
         let notifier =
             WebhookNotifier::start_with(vec![url], KEY.into(), SECRET.into(), fast_policy());
-        notifier.notify(WebhookEvent::new(EVENT_ROOM_STARTED));
+        notifier.notify(new_event(EVENT_ROOM_STARTED));
         received(&receiver, 1, Duration::from_secs(2)).await;
         // The failed event is reported to the receiver with the next one.
-        notifier.notify(WebhookEvent::new(EVENT_ROOM_FINISHED));
+        notifier.notify(new_event(EVENT_ROOM_FINISHED));
         let requests = received(&receiver, 1, Duration::from_secs(2)).await;
         let body: serde_json::Value = serde_json::from_slice(&requests[0].body).unwrap();
         assert_eq!(body["event"], "room_finished");
@@ -1040,7 +845,7 @@ mod tests {
             EVENT_PARTICIPANT_JOINED,
             EVENT_ROOM_FINISHED,
         ] {
-            notifier.notify(WebhookEvent::new(kind));
+            notifier.notify(new_event(kind));
         }
         let requests = received(&receiver, 3, Duration::from_secs(2)).await;
         let events: Vec<String> = requests
@@ -1064,7 +869,7 @@ mod tests {
         let (url, receiver) = serve(&[]).await;
         let (target, rx) = Target::new(&url, 1);
         for _ in 0..3 {
-            target.enqueue(WebhookEvent::new(EVENT_TRACK_PUBLISHED));
+            target.enqueue(new_event(EVENT_TRACK_PUBLISHED));
         }
         assert_eq!(target.dropped.load(Ordering::Relaxed), 2);
         let worker = Worker {

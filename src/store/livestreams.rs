@@ -36,6 +36,13 @@ pub struct LivestreamRow {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub media: String,
+    /// `EG_…`: the livestream as a LiveKit egress.
+    pub egress_id: String,
+    /// The API key of the caller that started it (None on rows from before).
+    pub api_key: Option<String>,
+    pub source_type: String,
+    pub audio_bitrate_kbps: i32,
+    pub keyframe_interval_secs: f64,
 }
 
 #[derive(Debug, Clone)]
@@ -54,6 +61,11 @@ pub struct NewLivestream {
     pub owner_node: String,
     /// `audio_video`, `audio_only` or `video_only`.
     pub media: String,
+    pub egress_id: String,
+    pub api_key: String,
+    pub source_type: String,
+    pub audio_bitrate_kbps: i32,
+    pub keyframe_interval_secs: f64,
 }
 
 /// Column changes that ride along with a status change.
@@ -91,8 +103,10 @@ impl Store {
         let mut tx = self.pool.begin().await?;
         let row = sqlx::query_as::<_, LivestreamRow>(
             "INSERT INTO livestreams (id, user_id, room_name, status, layout, preset, width, height, fps,
-                video_bitrate_kbps, latency_mode, max_duration_secs, owner_node, media)
-             VALUES ($1, $2, $3, 'idle', $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+                video_bitrate_kbps, latency_mode, max_duration_secs, owner_node, media, egress_id,
+                api_key, source_type, audio_bitrate_kbps, keyframe_interval_secs)
+             VALUES ($1, $2, $3, 'idle', $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15,
+                $16, $17, $18)
              RETURNING *",
         )
         .bind(new.id)
@@ -108,6 +122,11 @@ impl Store {
         .bind(new.max_duration_secs)
         .bind(&new.owner_node)
         .bind(&new.media)
+        .bind(&new.egress_id)
+        .bind(&new.api_key)
+        .bind(&new.source_type)
+        .bind(new.audio_bitrate_kbps)
+        .bind(new.keyframe_interval_secs)
         .fetch_one(&mut *tx)
         .await
         .map_err(classify)?;
@@ -168,6 +187,46 @@ impl Store {
             from: current,
             row: Box::new(row),
         })
+    }
+
+    pub async fn livestream_by_egress_id(
+        &self,
+        egress_id: &str,
+    ) -> Result<Option<LivestreamRow>, StoreError> {
+        Ok(
+            sqlx::query_as::<_, LivestreamRow>("SELECT * FROM livestreams WHERE egress_id = $1")
+                .bind(egress_id)
+                .fetch_optional(&self.pool)
+                .await?,
+        )
+    }
+
+    /// ListEgress: an API key's livestreams, newest first, optionally of one
+    /// room, one egress, or only those that have not ended.
+    pub async fn list_egresses(
+        &self,
+        api_key: &str,
+        room_name: Option<&str>,
+        egress_id: Option<&str>,
+        open_only: bool,
+        limit: i64,
+    ) -> Result<Vec<LivestreamRow>, StoreError> {
+        Ok(sqlx::query_as::<_, LivestreamRow>(
+            "SELECT * FROM livestreams
+             WHERE api_key = $1
+               AND ($2::text IS NULL OR room_name = $2)
+               AND ($3::text IS NULL OR egress_id = $3)
+               AND (NOT $4 OR status = ANY($5))
+             ORDER BY created_at DESC LIMIT $6",
+        )
+        .bind(api_key)
+        .bind(room_name)
+        .bind(egress_id)
+        .bind(open_only)
+        .bind(&OPEN_STATUSES[..])
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?)
     }
 
     pub async fn livestream(&self, id: Uuid) -> Result<Option<LivestreamRow>, StoreError> {

@@ -9,7 +9,9 @@ use str0m::{Candidate, IceCreds, Rtc};
 use tokio::sync::{mpsc, oneshot};
 
 use super::publishing::source_for;
-use super::{Command, Dirty, Engine, RoomState, SinkId, participant_summary, room_summary};
+use super::{
+    Command, Dirty, Engine, RoomState, SinkId, participant_summary, room_summary, summarize,
+};
 use crate::sfu::events::{RoomEvent, TrackKind, TrackSid};
 use crate::sfu::peer::{Peer, Publisher, Role, SessionId, Viewer};
 use crate::sfu::room::{Participant, Room};
@@ -17,7 +19,8 @@ use crate::sfu::sdp::{OfferedMedia, SdpFrag};
 use crate::sfu::sink::Sink;
 use crate::sfu::speaker::{ActiveSpeakers, SpeakerConfig};
 use crate::sfu::{
-    JoinRequest, PatchOutcome, RoomNotice, RoomSnapshot, SessionCreated, SfuError, ViewRequest,
+    JoinRequest, ParticipantChange, ParticipantSummary, PatchOutcome, RoomNotice, RoomSnapshot,
+    SessionCreated, SfuError, ViewRequest,
 };
 
 impl Engine {
@@ -65,7 +68,7 @@ impl Engine {
                 }
             }
             Command::Rooms { reply } => {
-                let _ = reply.send(self.rooms.values().map(|s| room_summary(&s.room)).collect());
+                let _ = reply.send(self.rooms.values().map(summarize).collect());
             }
             Command::CreateRoom {
                 name,
@@ -97,7 +100,7 @@ impl Engine {
             }
             Command::Room { room, reply } => {
                 let snapshot = self.rooms.get(&room).map(|s| RoomSnapshot {
-                    room: room_summary(&s.room),
+                    room: summarize(s),
                     participants: s.room.visible().map(participant_summary).collect(),
                 });
                 let _ = reply.send(snapshot.ok_or(SfuError::UnknownRoom(room)));
@@ -136,6 +139,28 @@ impl Engine {
                     Err(SfuError::UnknownTrack(track))
                 };
                 let _ = reply.send(result);
+            }
+            Command::UpdateRoomMetadata {
+                room,
+                metadata,
+                reply,
+            } => {
+                let result = match self.rooms.get_mut(&room) {
+                    Some(state) => {
+                        state.room.metadata = metadata;
+                        Ok(summarize(state))
+                    }
+                    None => Err(SfuError::UnknownRoom(room)),
+                };
+                let _ = reply.send(result);
+            }
+            Command::UpdateParticipant {
+                room,
+                identity,
+                change,
+                reply,
+            } => {
+                let _ = reply.send(self.update_participant(&room, &identity, change));
             }
             Command::Shutdown => {}
         }
@@ -233,12 +258,13 @@ impl Engine {
         if let Some(old) = self.session_of(&join.room, &join.identity) {
             self.remove_peer(&old, "replaced by a newer session with the same identity");
         }
-        let participant = Participant::new(
+        let mut participant = Participant::new(
             &join.identity,
             &join.name,
             &join.metadata,
             join.permissions.clone(),
         );
+        participant.attributes = join.attributes.clone();
         let participant_sid = participant.sid().clone();
         let now = Instant::now();
         let state = self.room_or_create(&join.room);
@@ -372,6 +398,52 @@ impl Engine {
             etag: format!("\"{}\"", local.ufrag),
             frag: SdpFrag::answer(&local.ufrag, &local.pass, &candidates),
         })
+    }
+
+    /// UpdateParticipant: name, metadata and attributes (an empty value
+    /// removes an attribute, as in LiveKit), and permissions. Programs see
+    /// the change at once (name labels follow it).
+    fn update_participant(
+        &mut self,
+        room: &str,
+        identity: &str,
+        change: ParticipantChange,
+    ) -> Result<ParticipantSummary, SfuError> {
+        let unknown = || SfuError::UnknownParticipant {
+            room: room.to_string(),
+            identity: identity.to_string(),
+        };
+        let state = self.rooms.get_mut(room).ok_or_else(unknown)?;
+        let sid = state
+            .room
+            .by_identity(identity)
+            .ok_or_else(unknown)?
+            .sid()
+            .clone();
+        let participant = state.room.participant_mut(&sid).ok_or_else(unknown)?;
+        if let Some(name) = change.name {
+            participant.info.name = name;
+        }
+        if let Some(metadata) = change.metadata {
+            participant.info.metadata = metadata;
+        }
+        for (key, value) in change.attributes {
+            if value.is_empty() {
+                participant.attributes.remove(&key);
+            } else {
+                participant.attributes.insert(key, value);
+            }
+        }
+        if let Some(permissions) = change.permissions {
+            participant.permissions = permissions;
+        }
+        participant.version += 1;
+        let summary = participant_summary(participant);
+        let hidden = participant.hidden();
+        if !hidden {
+            self.send_to_sinks(room, RoomEvent::ParticipantUpdated(summary.info.clone()));
+        }
+        Ok(summary)
     }
 
     pub(super) fn subscribe(

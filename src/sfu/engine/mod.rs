@@ -24,8 +24,8 @@ use super::sdp::SdpFrag;
 use super::sink::Sink;
 use super::speaker::ActiveSpeakers;
 use super::{
-    JoinRequest, ParticipantSummary, PatchOutcome, RoomNotice, RoomSnapshot, RoomSummary,
-    SessionCreated, SfuError, SfuStats, ViewRequest,
+    JoinRequest, ParticipantChange, ParticipantSummary, PatchOutcome, RoomNotice, RoomSnapshot,
+    RoomSummary, SessionCreated, SfuError, SfuStats, ViewRequest,
 };
 
 /// A session whose ICE has not connected by then is given up.
@@ -92,6 +92,17 @@ pub enum Command {
         track: TrackSid,
         muted: bool,
         reply: oneshot::Sender<Result<TrackInfo, SfuError>>,
+    },
+    UpdateRoomMetadata {
+        room: String,
+        metadata: String,
+        reply: oneshot::Sender<Result<RoomSummary, SfuError>>,
+    },
+    UpdateParticipant {
+        room: String,
+        identity: String,
+        change: ParticipantChange,
+        reply: oneshot::Sender<Result<ParticipantSummary, SfuError>>,
     },
     Shutdown,
 }
@@ -354,6 +365,15 @@ pub fn room_summary(room: &Room) -> RoomSummary {
         num_publishers: room.visible().filter(|p| !p.tracks.is_empty()).count() as u32,
         num_tracks: room.visible().map(|p| p.tracks.len()).sum::<usize>() as u32,
         settings: room.settings,
+        active_recording: false,
+    }
+}
+
+/// As [`room_summary`], knowing whether a program is recording the room.
+fn summarize(state: &RoomState) -> RoomSummary {
+    RoomSummary {
+        active_recording: !state.sinks.is_empty(),
+        ..room_summary(&state.room)
     }
 }
 
@@ -363,5 +383,7 @@ pub fn participant_summary(participant: &Participant) -> ParticipantSummary {
         joined_at: participant.joined_at,
         permissions: participant.permissions.clone(),
         tracks: participant.tracks.values().cloned().collect(),
+        attributes: participant.attributes.clone(),
+        version: participant.version,
     }
 }

@@ -1,0 +1,173 @@
+//! `livekit.Egress`: LiveKit's egress API over onair livestreams. A room
+//! composite egress is a livestream (same row, state machine, outputs,
+//! webhooks); every method needs the `roomRecord` grant, and an egress
+//! belongs to the API key that started it.
+
+use axum::response::Response;
+use livekit_protocol as proto;
+
+use super::{Call, TwirpError};
+use crate::livestream::egress::{EgressContext, egress_info, room_composite, stream_url};
+use crate::livestream::{DestinationRequest, LivestreamDetails, Target, UpdateRequest};
+use crate::outputs::DestinationType;
+
+pub const METHODS: [&str; 10] = [
+    "StartRoomCompositeEgress",
+    "StartParticipantEgress",
+    "StartTrackCompositeEgress",
+    "StartTrackEgress",
+    "StartWebEgress",
+    "StartEgress",
+    "UpdateLayout",
+    "UpdateStream",
+    "ListEgress",
+    "StopEgress",
+];
+
+pub async fn call(call: &Call, method: &str) -> Result<Response, TwirpError> {
+    let livestreams = &call.state.livestreams;
+    match method {
+        "StartRoomCompositeEgress" => {
+            let request: proto::RoomCompositeEgressRequest = call.request()?;
+            record(call)?;
+            let room_id = room_sid(call, &request.room_name).await?;
+            let settings = livestreams.settings();
+            let context = EgressContext {
+                limits: &settings.limits,
+                capabilities: settings.capabilities,
+                layouts: &settings.layouts,
+                room_id,
+                now: chrono::Utc::now(),
+            };
+            let go_live = room_composite(request, &context)?;
+            let details = livestreams.start(&call.caller, go_live).await?;
+            call.respond(&egress_info(&details))
+        }
+        "UpdateLayout" => {
+            let request: proto::UpdateLayoutRequest = call.request()?;
+            record(call)?;
+            let update = UpdateRequest {
+                layout: Some(request.layout),
+                ..Default::default()
+            };
+            let details = livestreams
+                .update(&call.caller, egress(&request.egress_id)?, update)
+                .await?;
+            call.respond(&egress_info(&details))
+        }
+        "UpdateStream" => {
+            let request: proto::UpdateStreamRequest = call.request()?;
+            record(call)?;
+            let target = egress(&request.egress_id)?;
+            let current = livestreams.status(&call.caller, target.clone()).await?;
+            let update = UpdateRequest {
+                layout: None,
+                add_destinations: request
+                    .add_output_urls
+                    .iter()
+                    .map(|url| destination_request(url))
+                    .collect::<Result<_, _>>()?,
+                remove_destinations: request
+                    .remove_output_urls
+                    .iter()
+                    .map(|url| output_of(&current, url))
+                    .collect::<Result<_, _>>()?,
+            };
+            let details = livestreams.update(&call.caller, target, update).await?;
+            call.respond(&egress_info(&details))
+        }
+        "ListEgress" => {
+            let request: proto::ListEgressRequest = call.request()?;
+            record(call)?;
+            let room = Some(request.room_name.as_str()).filter(|r| !r.is_empty());
+            let id = Some(request.egress_id.as_str()).filter(|e| !e.is_empty());
+            let items = livestreams
+                .list_egresses(&call.caller, room, id, request.active)
+                .await?
+                .iter()
+                .map(egress_info)
+                .collect();
+            call.respond(&proto::ListEgressResponse {
+                items,
+                ..Default::default()
+            })
+        }
+        "StopEgress" => {
+            let request: proto::StopEgressRequest = call.request()?;
+            record(call)?;
+            let details = livestreams
+                .stop(&call.caller, egress(&request.egress_id)?)
+                .await?;
+            call.respond(&egress_info(&details))
+        }
+        "StartWebEgress" => Err(TwirpError::invalid_argument(
+            "web egress records a web page in a browser; onair composes rooms natively (use StartRoomCompositeEgress)",
+        )),
+        other => Err(TwirpError::invalid_argument(format!(
+            "{other} is not supported yet; StartRoomCompositeEgress is"
+        ))),
+    }
+}
+
+fn record(call: &Call) -> Result<(), TwirpError> {
+    call.require("roomRecord", None, |g| g.room_record)
+}
+
+fn egress(egress_id: &str) -> Result<Target, TwirpError> {
+    if egress_id.is_empty() {
+        return Err(TwirpError::invalid_argument("egress_id is required"));
+    }
+    Ok(Target::Egress(egress_id.to_string()))
+}
+
+/// The room's sid; an egress of a room that does not exist fails, as in LiveKit.
+async fn room_sid(call: &Call, room: &str) -> Result<String, TwirpError> {
+    crate::livestream::validate_room_name(room)
+        .map_err(|e| TwirpError::invalid_argument(e.message))?;
+    let sfu = call
+        .state
+        .sfu
+        .as_ref()
+        .ok_or_else(|| TwirpError::unavailable("the SFU is not running on this node"))?;
+    Ok(sfu.room(room).await?.room.sid)
+}
+
+/// An added stream URL as the REST API's destination.
+fn destination_request(url: &str) -> Result<DestinationRequest, TwirpError> {
+    let destination = stream_url(url).map_err(|e| TwirpError::invalid_argument(e.message))?;
+    let request = match destination.kind {
+        DestinationType::Custom => DestinationRequest {
+            kind: "custom".into(),
+            custom_rtmp_url: Some(url.trim().to_string()),
+            ..Default::default()
+        },
+        kind => DestinationRequest {
+            kind: kind.to_string(),
+            stream_key: destination.stream_key.map(|k| k.expose().to_string()),
+            ..Default::default()
+        },
+    };
+    Ok(request)
+}
+
+/// The output that sends to `url` (compared with its secret part).
+fn output_of(details: &LivestreamDetails, url: &str) -> Result<uuid::Uuid, TwirpError> {
+    let wanted = stream_url(url).map_err(|e| TwirpError::invalid_argument(e.message))?;
+    let key = wanted.stream_key.as_ref().map(|k| k.expose().to_string());
+    details
+        .outputs
+        .iter()
+        .find(|o| {
+            o.kind == "rtmp"
+                && o.status != "removed"
+                && o.url == wanted.redacted_url()
+                && o.stream_key == key
+        })
+        .map(|o| o.id)
+        .ok_or_else(|| {
+            TwirpError::invalid_argument(format!(
+                "remove_output_urls: {} is not an output of this egress",
+                wanted.redacted_url()
+            ))
+        })
+}

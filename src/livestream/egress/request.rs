@@ -1,0 +1,349 @@
+//! LiveKit egress requests turned into onair go-lives. What onair cannot do
+//! is refused with a reason (`invalid_argument`), never silently dropped.
+
+use chrono::{DateTime, Utc};
+use livekit_protocol as proto;
+use proto::room_composite_egress_request::{Options, Output};
+
+use crate::config::LimitsConfig;
+use crate::layout::LayoutTemplates;
+use crate::livestream::preset::{DEFAULT_PRESET, EncodingPreset};
+use crate::livestream::request::{
+    Capabilities, DEFAULT_LATENCY_MODE, GoLive, HlsNaming, NamedDestination, ValidationError,
+    validate_layout, validate_room_name,
+};
+use crate::outputs::{Destination, DestinationType, ProgramMedia};
+
+/// The layout LiveKit's default web template draws when a request names
+/// none (`template-default` falls back to its grid).
+pub const DEFAULT_EGRESS_LAYOUT: &str = "grid";
+
+/// What a translation needs besides the request.
+pub struct EgressContext<'a> {
+    pub limits: &'a LimitsConfig,
+    pub capabilities: Capabilities,
+    pub layouts: &'a LayoutTemplates,
+    /// The room's sid, for `{room_id}` in file names.
+    pub room_id: String,
+    pub now: DateTime<Utc>,
+}
+
+fn invalid(message: impl Into<String>) -> ValidationError {
+    ValidationError {
+        code: "invalid_argument",
+        message: message.into(),
+    }
+}
+
+/// StartRoomCompositeEgress → a go-live of the whole room.
+pub fn room_composite(
+    request: proto::RoomCompositeEgressRequest,
+    context: &EgressContext,
+) -> Result<GoLive, ValidationError> {
+    validate_room_name(&request.room_name)?;
+    if !request.custom_base_url.is_empty() {
+        return Err(invalid(format!(
+            "custom_base_url: onair composes rooms natively, without a web page; choose one of its layouts instead: {}",
+            context.layouts.names().join(", ")
+        )));
+    }
+    let layout = if request.layout.is_empty() {
+        DEFAULT_EGRESS_LAYOUT.to_string()
+    } else {
+        validate_layout(&request.layout, context.layouts)?
+    };
+    let media = match (request.audio_only, request.video_only) {
+        (true, true) => return Err(invalid("audio_only and video_only cannot both be set")),
+        (true, false) => ProgramMedia::AudioOnly,
+        (false, true) => ProgramMedia::VideoOnly,
+        (false, false) => ProgramMedia::AudioVideo,
+    };
+    if request.audio_mixing != proto::AudioMixing::DefaultMixing as i32 {
+        return Err(invalid(
+            "audio_mixing: only DEFAULT_MIXING (everyone mixed into both channels) is supported",
+        ));
+    }
+    if !request.webhooks.is_empty() {
+        return Err(invalid(
+            "webhooks: per-request webhooks are not supported yet; configure sfu.webhook_urls",
+        ));
+    }
+    let preset = encoding(request.options)?;
+    let mut outputs = Outputs {
+        streams: request.stream_outputs,
+        files: request.file_outputs,
+        segments: request.segment_outputs,
+    };
+    #[allow(deprecated)]
+    match request.output {
+        Some(Output::File(file)) => outputs.files.push(file),
+        Some(Output::Stream(stream)) => outputs.streams.push(stream),
+        Some(Output::Segments(segments)) => outputs.segments.push(segments),
+        None => {}
+    }
+    if !request.image_outputs.is_empty() {
+        return Err(invalid("image_outputs are not supported yet"));
+    }
+    let destinations = stream_destinations(&outputs.streams, context.limits)?;
+    let mp4_path = file_path(&outputs.files, &request.room_name, media, context)?;
+    let hls = segments(&outputs.segments, &request.room_name, context)?;
+    if destinations.is_empty() && mp4_path.is_none() && hls.is_none() {
+        return Err(invalid(
+            "no outputs: give stream_outputs, file_outputs or segment_outputs",
+        ));
+    }
+    Ok(GoLive {
+        room_name: request.room_name,
+        layout,
+        preset,
+        latency_mode: DEFAULT_LATENCY_MODE.to_string(),
+        max_duration_secs: None,
+        mux: false,
+        destinations,
+        hls: hls.is_some(),
+        mp4: mp4_path.is_some(),
+        media,
+        mp4_path,
+        hls_naming: hls,
+        source_type: "room_composite",
+    })
+}
+
+struct Outputs {
+    streams: Vec<proto::StreamOutput>,
+    files: Vec<proto::EncodedFileOutput>,
+    segments: Vec<proto::SegmentedFileOutput>,
+}
+
+/// A preset by name, or EncodingOptions over LiveKit's documented defaults.
+fn encoding(options: Option<Options>) -> Result<EncodingPreset, ValidationError> {
+    let preset = match options {
+        None => EncodingPreset::by_name(DEFAULT_PRESET),
+        Some(Options::Preset(value)) => proto::EncodingOptionsPreset::try_from(value)
+            .ok()
+            .filter(|p| *p != proto::EncodingOptionsPreset::Passthrough)
+            .and_then(|p| EncodingPreset::by_name(p.as_str_name())),
+        Some(Options::Advanced(advanced)) => return advanced_options(&advanced),
+    };
+    preset.ok_or_else(|| {
+        invalid("preset: not a transcoding preset (PASSTHROUGH needs a track egress)")
+    })
+}
+
+/// LiveKit's video bitrates are kbps; a value above this is read as bits per
+/// second (a common mistake that would otherwise ask for gigabits).
+const MAX_KBPS: i32 = 100_000;
+
+fn advanced_options(options: &proto::EncodingOptions) -> Result<EncodingPreset, ValidationError> {
+    let or = |value: i32, default: i32| if value == 0 { default } else { value };
+    let (width, height) = (or(options.width, 1920), or(options.height, 1080));
+    let fps = or(options.framerate, 30);
+    let kbps = |value: i32| {
+        if value > MAX_KBPS {
+            value / 1000
+        } else {
+            value
+        }
+    };
+    let video_kbps = kbps(or(options.video_bitrate, 4500));
+    let audio_kbps = kbps(or(options.audio_bitrate, 128));
+    if !(16..=3840).contains(&width)
+        || !(16..=3840).contains(&height)
+        || width % 2 + height % 2 != 0
+    {
+        return Err(invalid(
+            "encoding: width and height must be even numbers from 16 to 3840",
+        ));
+    }
+    if !(1..=60).contains(&fps) {
+        return Err(invalid("encoding: framerate must be 1–60"));
+    }
+    if !(100..=MAX_KBPS).contains(&video_kbps) || !(16..=512).contains(&audio_kbps) {
+        return Err(invalid(
+            "encoding: video_bitrate must be 100–100000 kbps and audio_bitrate 16–512 kbps",
+        ));
+    }
+    use proto::VideoCodec as V;
+    match V::try_from(options.video_codec) {
+        Ok(V::DefaultVc | V::H264Baseline | V::H264Main | V::H264High) => {}
+        _ => {
+            return Err(invalid(
+                "encoding: video_codec must be one of the H.264 profiles",
+            ));
+        }
+    }
+    use proto::AudioCodec as A;
+    match A::try_from(options.audio_codec) {
+        Ok(A::DefaultAc | A::Opus | A::Aac) => {}
+        _ => return Err(invalid("encoding: audio_codec must be OPUS or AAC")),
+    }
+    let keyframe = options.key_frame_interval;
+    if !(keyframe == 0.0 || (0.5..=20.0).contains(&keyframe)) {
+        return Err(invalid("encoding: key_frame_interval must be 0.5–20 s"));
+    }
+    Ok(EncodingPreset {
+        name: format!("{width}x{height}@{fps}"),
+        width: width as u32,
+        height: height as u32,
+        fps: fps as u32,
+        video_bitrate_kbps: video_kbps as u32,
+        audio_bitrate_kbps: audio_kbps as u32,
+        keyframe_interval_secs: if keyframe == 0.0 { 4.0 } else { keyframe },
+    })
+}
+
+/// Each RTMP(S) URL becomes a destination; LiveKit's `mux://KEY` and
+/// `twitch://KEY` shorthands name those platforms' ingest.
+fn stream_destinations(
+    streams: &[proto::StreamOutput],
+    limits: &LimitsConfig,
+) -> Result<Vec<NamedDestination>, ValidationError> {
+    let mut destinations: Vec<NamedDestination> = Vec::new();
+    for stream in streams {
+        match proto::StreamProtocol::try_from(stream.protocol) {
+            Ok(proto::StreamProtocol::DefaultProtocol | proto::StreamProtocol::Rtmp) => {}
+            Ok(proto::StreamProtocol::Srt) => {
+                return Err(invalid(
+                    "stream_outputs: SRT is not supported; use RTMP or RTMPS",
+                ));
+            }
+            _ => return Err(invalid("stream_outputs: the protocol must be RTMP")),
+        }
+        if stream.urls.is_empty() {
+            return Err(invalid("stream_outputs: give at least one URL"));
+        }
+        for url in &stream.urls {
+            let destination = stream_url(url)?;
+            if destinations.iter().any(|d| d.destination == destination) {
+                return Err(invalid("stream_outputs: the same URL is listed twice"));
+            }
+            destinations.push(NamedDestination {
+                name: destination.kind.to_string(),
+                destination,
+            });
+        }
+    }
+    if destinations.len() > limits.max_destinations as usize {
+        return Err(invalid(format!(
+            "stream_outputs: at most {} URLs per egress",
+            limits.max_destinations
+        )));
+    }
+    Ok(destinations)
+}
+
+/// One stream URL as a destination.
+pub fn stream_url(url: &str) -> Result<Destination, ValidationError> {
+    let url = url.trim();
+    let resolved = if let Some(key) = url.strip_prefix("mux://") {
+        Destination::resolve(DestinationType::Mux, Some(key), None, None)
+    } else if let Some(key) = url.strip_prefix("twitch://") {
+        Destination::resolve(DestinationType::Twitch, Some(key), None, None)
+    } else {
+        Destination::resolve(DestinationType::Custom, None, Some(url), None)
+    };
+    resolved.map_err(|e| invalid(format!("stream URL: {e}")))
+}
+
+/// The MP4's path under the recordings directory, from the file output's
+/// `filepath` template (LiveKit's `{room_name}`, `{room_id}`, `{time}`,
+/// `{utc}`; a path ending in `/` or empty gets `{room_name}-{time}.mp4`).
+fn file_path(
+    files: &[proto::EncodedFileOutput],
+    room_name: &str,
+    media: ProgramMedia,
+    context: &EgressContext,
+) -> Result<Option<String>, ValidationError> {
+    let file = match files {
+        [] => return Ok(None),
+        [file] => file,
+        _ => return Err(invalid("file_outputs: at most one file output per egress")),
+    };
+    use proto::EncodedFileType as F;
+    match F::try_from(file.file_type) {
+        Ok(F::Mp4) => {}
+        Ok(F::DefaultFiletype) if media != ProgramMedia::AudioOnly => {}
+        _ => {
+            return Err(invalid(
+                "file_outputs: onair writes MP4 files (H.264/AAC); OGG and MP3 are not supported yet",
+            ));
+        }
+    }
+    if file.output.is_some() {
+        return Err(invalid(
+            "file_outputs: per-request upload settings are not supported yet; the server's storage.* settings upload recordings",
+        ));
+    }
+    let mut path = render(&file.filepath, room_name, context);
+    if path.is_empty() || path.ends_with('/') {
+        path.push_str(&render("{room_name}-{time}", room_name, context));
+    }
+    if !path.to_ascii_lowercase().ends_with(".mp4") {
+        path.push_str(".mp4");
+    }
+    check_relative(&path)?;
+    Ok(Some(path))
+}
+
+/// HLS naming: `filename_prefix` (a template) becomes the object prefix,
+/// `segment_duration` the segment length.
+fn segments(
+    segments: &[proto::SegmentedFileOutput],
+    room_name: &str,
+    context: &EgressContext,
+) -> Result<Option<HlsNaming>, ValidationError> {
+    let segment = match segments {
+        [] => return Ok(None),
+        [segment] => segment,
+        _ => return Err(invalid("segment_outputs: at most one per egress")),
+    };
+    if !context.capabilities.hls {
+        return Err(invalid(
+            "segment_outputs: this server has no object storage configured (storage.bucket)",
+        ));
+    }
+    if segment.output.is_some() {
+        return Err(invalid(
+            "segment_outputs: per-request upload settings are not supported yet; segments go to the server's storage.bucket",
+        ));
+    }
+    let prefix = render(&segment.filename_prefix, room_name, context);
+    let prefix = prefix.trim_matches('/').to_string();
+    if !prefix.is_empty() {
+        check_relative(&prefix)?;
+    }
+    let segment_secs = match segment.segment_duration {
+        0 => None,
+        secs @ 1..=60 => Some(secs),
+        _ => return Err(invalid("segment_outputs: segment_duration must be 1–60 s")),
+    };
+    Ok(Some(HlsNaming {
+        prefix: Some(prefix).filter(|p| !p.is_empty()),
+        segment_secs,
+    }))
+}
+
+fn render(template: &str, room_name: &str, context: &EgressContext) -> String {
+    template
+        .replace("{room_name}", room_name)
+        .replace("{room_id}", &context.room_id)
+        .replace("{time}", &context.now.format("%Y-%m-%dT%H%M%S").to_string())
+        .replace("{utc}", &context.now.format("%Y%m%d%H%M%S").to_string())
+}
+
+/// Files stay inside the recordings directory.
+fn check_relative(path: &str) -> Result<(), ValidationError> {
+    let ok = !path.starts_with('/')
+        && path.len() <= 512
+        && path
+            .split('/')
+            .all(|part| !part.is_empty() && part != "." && part != "..")
+        && !path.chars().any(|c| c.is_control() || c == '\\');
+    if ok {
+        Ok(())
+    } else {
+        Err(invalid(format!(
+            "`{path}`: file paths are relative to the server's recordings directory, without `..` or empty parts"
+        )))
+    }
+}
