@@ -152,8 +152,11 @@ async fn run(
             "livestreams interrupted by the last restart were marked failed"
         );
     }
+    let keys = KeyRing::new(config.keys.clone());
+    let auto_egress = crate::livestream::AutoEgress::new(livestreams.clone(), keys.clone());
+    auto_egress.clone().follow(sfu.notices());
     let state = AppState {
-        keys: KeyRing::new(config.keys.clone()),
+        keys,
         store,
         livestreams: livestreams.clone(),
         mux_webhook_secret: config.mux.webhook_secret.clone(),
@@ -162,6 +165,7 @@ async fn run(
         dev_mode: config.server.dev,
         room_defaults: room_settings(config),
         http_metrics: Default::default(),
+        auto_egress: Some(auto_egress),
     };
     let listener = TcpListener::bind(config.server.listen)
         .await

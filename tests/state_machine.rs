@@ -25,6 +25,11 @@ fn new_livestream(room: &str) -> NewLivestream {
         source_type: "room_composite".into(),
         audio_bitrate_kbps: 128,
         keyframe_interval_secs: 2.0,
+        source_identity: None,
+        source_screen_share: false,
+        source_audio_track: None,
+        source_video_track: None,
+        room_sid: None,
     }
 }
 

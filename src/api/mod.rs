@@ -46,6 +46,8 @@ pub struct AppState {
     /// Timeouts for rooms created without their own (Twirp CreateRoom).
     pub room_defaults: crate::sfu::RoomSettings,
     pub http_metrics: HttpMetrics,
+    /// Starts the egresses rooms were created with (None without an SFU).
+    pub auto_egress: Option<Arc<crate::livestream::AutoEgress>>,
 }
 
 pub fn router(state: AppState) -> Router {

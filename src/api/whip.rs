@@ -61,7 +61,9 @@ async fn publish(
     let offer = sdp_body(&headers, &body, SDP)?;
     let caller = super::auth::authenticate(&state, &headers)?;
     let join = join_request(&caller)?;
-    let created = sfu(&state)?.publish(join, offer).await?;
+    let sfu = sfu(&state)?;
+    apply_room_config(&state, sfu, &caller, &join.room).await?;
+    let created = sfu.publish(join, offer).await?;
     Ok(created_response(&state, &created, "whip"))
 }
 
@@ -146,6 +148,31 @@ fn sdp_body<'a>(headers: &HeaderMap, body: &'a Bytes, expected: &str) -> Result<
 }
 
 /// Publishing needs an access token naming the room and the identity.
+/// A token's `roomConfig.egress` is applied when its join creates the room
+/// (LiveKit's auto egress from tokens).
+async fn apply_room_config(
+    state: &AppState,
+    sfu: &crate::sfu::Sfu,
+    caller: &Caller,
+    room: &str,
+) -> Result<(), ApiError> {
+    let Credentials::Token(claims) = &caller.credentials else {
+        return Ok(());
+    };
+    let (Some(config), Some(auto)) = (&claims.room_config, &state.auto_egress) else {
+        return Ok(());
+    };
+    let config: livekit_protocol::RoomConfiguration = serde_json::from_value(config.clone())
+        .map_err(|e| ApiError::bad_request("invalid_room_config", format!("roomConfig: {e}")))?;
+    if let Some(egress) = config.egress
+        && sfu.room(room).await.is_err()
+    {
+        auto.register(room, caller, egress)
+            .map_err(|e| ApiError::bad_request("invalid_room_config", e.message))?;
+    }
+    Ok(())
+}
+
 fn join_request(caller: &Caller) -> Result<JoinRequest, ApiError> {
     let Credentials::Token(claims) = &caller.credentials else {
         return Err(ApiError::new(

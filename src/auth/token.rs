@@ -35,6 +35,14 @@ pub struct Claims {
     pub kind: Option<String>,
     #[serde(default)]
     pub video: VideoGrant,
+    /// LiveKit's `roomConfig` (a `RoomConfiguration` in protojson): applied
+    /// when this token's join creates the room (auto egress).
+    #[serde(
+        default,
+        rename = "roomConfig",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub room_config: Option<serde_json::Value>,
     /// Only in webhook tokens: base64 SHA-256 of the request body.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sha256: Option<String>,

@@ -315,6 +315,17 @@ impl Actor {
                 }
             }
             RoomEvent::TrackPublished(track) => {
+                let identity = self
+                    .room
+                    .identity_of(&track.participant)
+                    .unwrap_or_default();
+                if !self
+                    .settings
+                    .selection
+                    .admits(identity, track.sid.as_str(), track.source)
+                {
+                    return; // not on this program (a participant or track egress)
+                }
                 self.room.publish(track.clone());
                 self.add_input(&track);
             }

@@ -22,6 +22,7 @@ use super::background::Background;
 use super::live_preview::{self, LivePreview};
 use super::{ComposerError, JITTER_LATENCY, make};
 use crate::layout::{Canvas, Rgba};
+use crate::livestream::TrackSelection;
 use crate::outputs::ProgramMedia;
 
 /// Encoding and canvas settings of one program.
@@ -38,6 +39,8 @@ pub struct ProgramSettings {
     pub background_image: Option<PathBuf>,
     /// The streams every output gets.
     pub media: ProgramMedia,
+    /// The room's tracks on the program.
+    pub selection: TrackSelection,
     /// A destination that was live and then fails is retried for this long
     /// before it is given up (one that never connected fails at once: that
     /// is a wrong URL or key, not an outage).
@@ -55,6 +58,7 @@ impl ProgramSettings {
             layout: layout.to_string(),
             background_image: None,
             media: ProgramMedia::AudioVideo,
+            selection: TrackSelection::Room,
             retry_budget: std::time::Duration::from_secs(30),
         }
     }

@@ -87,6 +87,13 @@ impl RoomState {
         );
     }
 
+    pub fn identity_of(&self, sid: &ParticipantSid) -> Option<&str> {
+        self.participants
+            .iter()
+            .find(|p| &p.sid == sid)
+            .map(|p| p.identity.as_str())
+    }
+
     pub fn participant_count(&self) -> usize {
         self.participants.len()
     }

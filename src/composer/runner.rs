@@ -66,6 +66,7 @@ impl Runner for MediaEngine {
             &spec.layout,
         );
         settings.media = spec.media;
+        settings.selection = spec.selection.clone();
         settings.audio_bitrate_bps = preset.audio_bitrate_kbps * 1000;
         settings.keyframe_interval_secs = preset.keyframe_interval_secs;
         settings.retry_budget = self.retry_budget;

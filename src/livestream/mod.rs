@@ -2,6 +2,7 @@
 //! [`Runner`], and reconciliation after a restart.
 
 mod address_check;
+mod auto_egress;
 pub mod egress;
 mod mux_live;
 mod preset;
@@ -11,6 +12,7 @@ mod service;
 mod state;
 mod webhooks;
 
+pub use auto_egress::AutoEgress;
 pub use mux_live::{MuxLive, MuxStream};
 pub use preset::{DEFAULT_PRESET, EncodingPreset};
 pub use request::{
@@ -19,7 +21,7 @@ pub use request::{
 };
 pub use runner::{
     LiveSpec, NoMediaEngine, OutputSpec, OutputTarget, PreviewFeed, ProgramMedia, RunControl,
-    RunError, RunEvent, RunHandle, RunReport, Runner, StartError,
+    RunError, RunEvent, RunHandle, RunReport, Runner, StartError, TrackSelection,
 };
 pub use service::{LivestreamDetails, LivestreamError, LivestreamService, ServiceSettings, Target};
 pub use state::{Status, Transition, TransitionError, transition};

@@ -3,6 +3,7 @@
 use serde::Deserialize;
 
 use super::preset::{DEFAULT_PRESET, EncodingPreset};
+use super::runner::TrackSelection;
 use crate::config::LimitsConfig;
 use crate::layout::{LayoutName, LayoutTemplates};
 use crate::outputs::{Destination, DestinationType, ProgramMedia};
@@ -97,6 +98,19 @@ pub struct GoLive {
     pub hls_naming: Option<HlsNaming>,
     /// What is composed, in LiveKit's terms (`room_composite`, …).
     pub source_type: &'static str,
+    pub selection: TrackSelection,
+    /// The room's sid, when known at go-live (egress requests).
+    pub room_sid: Option<String>,
+    /// Where this livestream's egress events also go (an egress request's
+    /// `webhooks`), signed with the named API key.
+    pub webhooks: Option<RequestWebhooks>,
+}
+
+#[derive(Debug, Clone)]
+pub struct RequestWebhooks {
+    pub urls: Vec<url::Url>,
+    pub api_key: String,
+    pub api_secret: crate::config::Secret,
 }
 
 /// An egress request's HLS settings; None fields take the server's.
@@ -231,6 +245,9 @@ impl GoLiveRequest {
             mp4_path: None,
             hls_naming: None,
             source_type: "room_composite",
+            selection: TrackSelection::Room,
+            room_sid: None,
+            webhooks: None,
         })
     }
 }

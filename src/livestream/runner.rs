@@ -10,6 +10,7 @@ use uuid::Uuid;
 
 use super::preset::EncodingPreset;
 pub use crate::outputs::{OutputTarget, ProgramMedia};
+use crate::sfu::TrackSource;
 
 /// A viewer of the encoded program: a content type for the player (with
 /// RFC 6381 codecs), the bytes to start with (a fragmented MP4's init
@@ -19,6 +20,48 @@ pub struct PreviewFeed {
     pub content_type: String,
     pub start: Vec<bytes::Bytes>,
     pub live: tokio::sync::broadcast::Receiver<bytes::Bytes>,
+}
+
+/// Which of the room's tracks a program shows and mixes (LiveKit's room
+/// composite, participant and track composite egresses).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum TrackSelection {
+    /// Everyone's camera, microphone and screen share.
+    #[default]
+    Room,
+    /// One participant's camera and microphone, or their screen share and
+    /// its audio.
+    Participant {
+        identity: String,
+        screen_share: bool,
+    },
+    /// These tracks (by sid) alone.
+    Tracks {
+        audio: Option<String>,
+        video: Option<String>,
+    },
+}
+
+impl TrackSelection {
+    /// Whether a track of `identity` (sid `track`, from `source`) is on the program.
+    pub fn admits(&self, identity: &str, track: &str, source: TrackSource) -> bool {
+        match self {
+            TrackSelection::Room => true,
+            TrackSelection::Participant {
+                identity: wanted,
+                screen_share,
+            } => {
+                let is_share = matches!(
+                    source,
+                    TrackSource::ScreenShare | TrackSource::ScreenShareAudio
+                );
+                wanted == identity && is_share == *screen_share
+            }
+            TrackSelection::Tracks { audio, video } => {
+                audio.as_deref() == Some(track) || video.as_deref() == Some(track)
+            }
+        }
+    }
 }
 
 /// Everything the media engine needs to put a room on air.
@@ -31,6 +74,7 @@ pub struct LiveSpec {
     pub max_duration: Option<Duration>,
     pub outputs: Vec<OutputSpec>,
     pub media: ProgramMedia,
+    pub selection: TrackSelection,
 }
 
 #[derive(Debug, Clone)]

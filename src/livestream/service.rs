@@ -16,7 +16,9 @@ use super::request::{
     Capabilities, GoLive, GoLiveRequest, HlsNaming, NamedDestination, UpdateRequest,
     ValidationError,
 };
-use super::runner::{LiveSpec, OutputSpec, OutputTarget, RunControl, RunEvent, Runner, StartError};
+use super::runner::{
+    LiveSpec, OutputSpec, OutputTarget, RunControl, RunEvent, Runner, StartError, TrackSelection,
+};
 use super::state::{Status, TransitionError, parse_stored, transition};
 use crate::auth::Caller;
 use crate::config::LimitsConfig;
@@ -28,6 +30,10 @@ use crate::storage::{ObjectPath, Storage};
 use crate::store::{
     EventRow, LivestreamRow, NewLivestream, NewOutput, OutputRow, OutputUpdate, Store, StoreError,
 };
+
+/// Why a program was stopped when nobody asked (`stop_reason`).
+pub const STOP_MAX_DURATION: &str = "max duration reached";
+pub const STOP_ROOM_CLOSED: &str = "room closed";
 
 #[derive(Debug, Clone)]
 pub struct ServiceSettings {
@@ -135,6 +141,8 @@ pub struct LivestreamService {
     runner: Arc<dyn Runner>,
     settings: ServiceSettings,
     runs: Mutex<HashMap<Uuid, Arc<ActiveRun>>>,
+    /// Egress requests' own webhook URLs, until their livestream ends.
+    request_webhooks: Mutex<HashMap<Uuid, WebhookNotifier>>,
 }
 
 impl LivestreamService {
@@ -144,6 +152,7 @@ impl LivestreamService {
             runner,
             settings,
             runs: Mutex::new(HashMap::new()),
+            request_webhooks: Mutex::new(HashMap::new()),
         })
     }
 
@@ -212,7 +221,13 @@ impl LivestreamService {
             source_type: go_live.source_type.to_string(),
             audio_bitrate_kbps: go_live.preset.audio_bitrate_kbps as i32,
             keyframe_interval_secs: go_live.preset.keyframe_interval_secs,
+            source_identity: None,
+            source_screen_share: false,
+            source_audio_track: None,
+            source_video_track: None,
+            room_sid: go_live.room_sid.clone(),
         };
+        let new = with_selection(new, &go_live.selection);
         let rows: Vec<NewOutput> = outputs.iter().map(|(row, _)| row.clone()).collect();
         self.store
             .create_livestream(&new, &rows)
@@ -225,6 +240,17 @@ impl LivestreamService {
                 other => other.into(),
             })?;
         tracing::info!(livestream = %id, room = %go_live.room_name, layout = %go_live.layout, preset = %go_live.preset.name, outputs = rows.len(), "go-live requested");
+        if let Some(hooks) = &go_live.webhooks {
+            let notifier = WebhookNotifier::start(
+                hooks.urls.clone(),
+                hooks.api_key.clone(),
+                hooks.api_secret.expose().to_string(),
+            );
+            self.request_webhooks
+                .lock()
+                .expect("webhooks lock")
+                .insert(id, notifier);
+        }
         transition(
             &self.store,
             id,
@@ -249,6 +275,7 @@ impl LivestreamService {
                 .map(|s| Duration::from_secs(s.into())),
             outputs,
             media: go_live.media,
+            selection: go_live.selection.clone(),
         };
         let output_ids: HashSet<Uuid> = spec.outputs.iter().map(|o| o.id).collect();
         match self.runner.start(spec).await {
@@ -511,7 +538,7 @@ impl LivestreamService {
 
     /// Stops a livestream because its room closed (a room event, not a user).
     pub async fn stop_for_room_end(self: &Arc<Self>, id: Uuid) -> Result<(), LivestreamError> {
-        match self.stop_run(id, "room closed").await {
+        match self.stop_run(id, STOP_ROOM_CLOSED).await {
             Err(LivestreamError::Transition(TransitionError::Illegal { .. })) => Ok(()), // already ending
             other => other,
         }
@@ -740,7 +767,7 @@ impl LivestreamService {
             let event = tokio::select! {
                 event = events.recv() => event,
                 () = &mut max_duration => {
-                    if let Err(error) = self.stop_run(id, "max duration reached").await {
+                    if let Err(error) = self.stop_run(id, STOP_MAX_DURATION).await {
                         tracing::warn!(livestream = %id, %error, "max-duration stop failed");
                     }
                     return;
@@ -838,12 +865,31 @@ impl LivestreamService {
     /// Sends the livestream's state as a LiveKit egress webhook (when room
     /// webhooks are configured).
     async fn announce(&self, id: Uuid) {
-        if !self.settings.webhooks.is_enabled() {
+        let own = self
+            .request_webhooks
+            .lock()
+            .expect("webhooks lock")
+            .get(&id)
+            .cloned();
+        if !self.settings.webhooks.is_enabled() && own.is_none() {
             return;
         }
         match self.row(id).await {
             Ok(row) => match self.details(row).await {
-                Ok(details) => self.settings.webhooks.notify(egress::webhook(&details)),
+                Ok(details) => {
+                    let event = egress::webhook(&details);
+                    if details.status().is_terminal() {
+                        // The last event: the workers deliver it, then end.
+                        self.request_webhooks
+                            .lock()
+                            .expect("webhooks lock")
+                            .remove(&id);
+                    }
+                    if let Some(own) = own {
+                        own.notify(event.clone());
+                    }
+                    self.settings.webhooks.notify(event);
+                }
                 Err(error) => {
                     tracing::warn!(livestream = %id, %error, "cannot announce the egress")
                 }
@@ -1001,6 +1047,26 @@ impl LivestreamService {
             events,
             participants_composed,
         })
+    }
+}
+
+/// The selection's columns.
+fn with_selection(new: NewLivestream, selection: &TrackSelection) -> NewLivestream {
+    match selection.clone() {
+        TrackSelection::Room => new,
+        TrackSelection::Participant {
+            identity,
+            screen_share,
+        } => NewLivestream {
+            source_identity: Some(identity),
+            source_screen_share: screen_share,
+            ..new
+        },
+        TrackSelection::Tracks { audio, video } => NewLivestream {
+            source_audio_track: audio,
+            source_video_track: video,
+            ..new
+        },
     }
 }
 

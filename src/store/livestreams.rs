@@ -43,6 +43,14 @@ pub struct LivestreamRow {
     pub source_type: String,
     pub audio_bitrate_kbps: i32,
     pub keyframe_interval_secs: f64,
+    /// A participant egress's participant.
+    pub source_identity: Option<String>,
+    pub source_screen_share: bool,
+    /// A track composite egress's tracks.
+    pub source_audio_track: Option<String>,
+    pub source_video_track: Option<String>,
+    pub stop_reason: Option<String>,
+    pub room_sid: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -66,6 +74,11 @@ pub struct NewLivestream {
     pub source_type: String,
     pub audio_bitrate_kbps: i32,
     pub keyframe_interval_secs: f64,
+    pub source_identity: Option<String>,
+    pub source_screen_share: bool,
+    pub source_audio_track: Option<String>,
+    pub source_video_track: Option<String>,
+    pub room_sid: Option<String>,
 }
 
 /// Column changes that ride along with a status change.
@@ -104,9 +117,10 @@ impl Store {
         let row = sqlx::query_as::<_, LivestreamRow>(
             "INSERT INTO livestreams (id, user_id, room_name, status, layout, preset, width, height, fps,
                 video_bitrate_kbps, latency_mode, max_duration_secs, owner_node, media, egress_id,
-                api_key, source_type, audio_bitrate_kbps, keyframe_interval_secs)
+                api_key, source_type, audio_bitrate_kbps, keyframe_interval_secs, source_identity,
+                source_screen_share, source_audio_track, source_video_track, room_sid)
              VALUES ($1, $2, $3, 'idle', $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15,
-                $16, $17, $18)
+                $16, $17, $18, $19, $20, $21, $22, $23)
              RETURNING *",
         )
         .bind(new.id)
@@ -127,6 +141,11 @@ impl Store {
         .bind(&new.source_type)
         .bind(new.audio_bitrate_kbps)
         .bind(new.keyframe_interval_secs)
+        .bind(&new.source_identity)
+        .bind(new.source_screen_share)
+        .bind(&new.source_audio_track)
+        .bind(&new.source_video_track)
+        .bind(&new.room_sid)
         .fetch_one(&mut *tx)
         .await
         .map_err(classify)?;
@@ -165,6 +184,7 @@ impl Store {
                 error = COALESCE($4, error),
                 started_at = CASE WHEN $5 THEN COALESCE(started_at, now()) ELSE started_at END,
                 ended_at = CASE WHEN $6 THEN now() ELSE ended_at END,
+                stop_reason = CASE WHEN $2 = 'stopping' THEN $7 ELSE stop_reason END,
                 updated_at = now()
              WHERE id = $1 AND status = $3
              RETURNING *",
@@ -175,6 +195,7 @@ impl Store {
         .bind(&changes.error)
         .bind(changes.stamp_started_at)
         .bind(changes.stamp_ended_at)
+        .bind(reason)
         .fetch_optional(&mut *tx)
         .await?;
         let Some(row) = row else {
@@ -244,7 +265,8 @@ impl Store {
         room_name: &str,
     ) -> Result<Option<LivestreamRow>, StoreError> {
         Ok(sqlx::query_as::<_, LivestreamRow>(
-            "SELECT * FROM livestreams WHERE room_name = $1 AND status = ANY($2)",
+            "SELECT * FROM livestreams
+             WHERE room_name = $1 AND status = ANY($2) AND source_type = 'room_composite'",
         )
         .bind(room_name)
         .bind(&OPEN_STATUSES[..])
@@ -260,7 +282,8 @@ impl Store {
     ) -> Result<Option<LivestreamRow>, StoreError> {
         Ok(sqlx::query_as::<_, LivestreamRow>(
             "SELECT * FROM livestreams WHERE user_id = $1 AND room_name = $2
-             ORDER BY (status = ANY($3)) DESC, created_at DESC LIMIT 1",
+             ORDER BY (status = ANY($3)) DESC, (source_type = 'room_composite') DESC,
+                created_at DESC LIMIT 1",
         )
         .bind(user_id)
         .bind(room_name)

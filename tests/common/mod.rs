@@ -189,6 +189,7 @@ pub fn app_on_node(pool: PgPool, runner: Arc<dyn Runner>, node: &str) -> TestApp
             max_participants: 0,
         },
         http_metrics: Default::default(),
+        auto_egress: None,
     });
     TestApp {
         router,

@@ -138,8 +138,11 @@ impl SfuServer {
             // As `onair serve --dev`: the dev key signs the dev-token routes' tokens.
             keys.insert(DEV_API_KEY.to_string(), Secret::new(DEV_API_SECRET));
         }
+        let keys = KeyRing::new(keys);
+        let auto_egress = onair::livestream::AutoEgress::new(service.clone(), keys.clone());
+        auto_egress.clone().follow(sfu.notices());
         let router = api::router(AppState {
-            keys: KeyRing::new(keys),
+            keys,
             store,
             livestreams: service,
             mux_webhook_secret: Secret::new(mux_webhook_secret),
@@ -148,6 +151,7 @@ impl SfuServer {
             dev_mode: options.dev_mode,
             room_defaults: options.rooms,
             http_metrics: Default::default(),
+            auto_egress: Some(auto_egress),
         });
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", options.port))
             .await

@@ -7,8 +7,12 @@ use axum::response::Response;
 use livekit_protocol as proto;
 
 use super::{Call, TwirpError};
-use crate::livestream::egress::{EgressContext, egress_info, room_composite, stream_url};
-use crate::livestream::{DestinationRequest, LivestreamDetails, Target, UpdateRequest};
+use crate::livestream::egress::{
+    EgressContext, egress_info, participant, room_composite, stream_url, track_composite,
+};
+use crate::livestream::{
+    DestinationRequest, GoLive, LivestreamDetails, Target, UpdateRequest, ValidationError,
+};
 use crate::outputs::DestinationType;
 
 pub const METHODS: [&str; 10] = [
@@ -30,18 +34,20 @@ pub async fn call(call: &Call, method: &str) -> Result<Response, TwirpError> {
         "StartRoomCompositeEgress" => {
             let request: proto::RoomCompositeEgressRequest = call.request()?;
             record(call)?;
-            let room_id = room_sid(call, &request.room_name).await?;
-            let settings = livestreams.settings();
-            let context = EgressContext {
-                limits: &settings.limits,
-                capabilities: settings.capabilities,
-                layouts: &settings.layouts,
-                room_id,
-                now: chrono::Utc::now(),
-            };
-            let go_live = room_composite(request, &context)?;
-            let details = livestreams.start(&call.caller, go_live).await?;
-            call.respond(&egress_info(&details))
+            let room = request.room_name.clone();
+            start(call, &room, |context| room_composite(request, context)).await
+        }
+        "StartParticipantEgress" => {
+            let request: proto::ParticipantEgressRequest = call.request()?;
+            record(call)?;
+            let room = request.room_name.clone();
+            start(call, &room, |context| participant(request, context)).await
+        }
+        "StartTrackCompositeEgress" => {
+            let request: proto::TrackCompositeEgressRequest = call.request()?;
+            record(call)?;
+            let room = request.room_name.clone();
+            start(call, &room, |context| track_composite(request, context)).await
         }
         "UpdateLayout" => {
             let request: proto::UpdateLayoutRequest = call.request()?;
@@ -104,9 +110,31 @@ pub async fn call(call: &Call, method: &str) -> Result<Response, TwirpError> {
             "web egress records a web page in a browser; onair composes rooms natively (use StartRoomCompositeEgress)",
         )),
         other => Err(TwirpError::invalid_argument(format!(
-            "{other} is not supported yet; StartRoomCompositeEgress is"
+            "{other} is not supported yet; StartRoomCompositeEgress, StartParticipantEgress and StartTrackCompositeEgress are"
         ))),
     }
+}
+
+/// Translates an egress request in the room's context and starts it.
+async fn start(
+    call: &Call,
+    room: &str,
+    translate: impl FnOnce(&EgressContext) -> Result<GoLive, ValidationError>,
+) -> Result<Response, TwirpError> {
+    let livestreams = &call.state.livestreams;
+    let room_id = room_sid(call, room).await?;
+    let settings = livestreams.settings();
+    let context = EgressContext {
+        limits: &settings.limits,
+        capabilities: settings.capabilities,
+        layouts: &settings.layouts,
+        room_id,
+        now: chrono::Utc::now(),
+        keys: &call.state.keys,
+    };
+    let go_live = translate(&context)?;
+    let details = livestreams.start(&call.caller, go_live).await?;
+    call.respond(&egress_info(&details))
 }
 
 fn record(call: &Call) -> Result<(), TwirpError> {

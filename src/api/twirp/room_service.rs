@@ -150,6 +150,14 @@ async fn create_room(
 ) -> Result<proto::Room, TwirpError> {
     crate::livestream::validate_room_name(&request.name)
         .map_err(|e| TwirpError::invalid_argument(e.message))?;
+    if let Some(egress) = request.egress.clone() {
+        let auto = call
+            .state
+            .auto_egress
+            .as_ref()
+            .ok_or_else(|| TwirpError::unavailable("auto egress needs the SFU on this node"))?;
+        auto.register(&request.name, &call.caller, egress)?;
+    }
     let defaults = call.state.room_defaults;
     let settings = RoomSettings {
         empty_timeout: seconds_or(request.empty_timeout, defaults.empty_timeout),

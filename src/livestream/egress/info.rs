@@ -6,7 +6,7 @@
 use chrono::{DateTime, Utc};
 use livekit_protocol as proto;
 
-use crate::livestream::service::LivestreamDetails;
+use crate::livestream::service::{LivestreamDetails, STOP_MAX_DURATION, STOP_ROOM_CLOSED};
 use crate::livestream::state::Status;
 use crate::sfu::webhook::{
     EVENT_EGRESS_ENDED, EVENT_EGRESS_STARTED, EVENT_EGRESS_UPDATED, WebhookEvent, new_event,
@@ -26,13 +26,26 @@ pub fn webhook(details: &LivestreamDetails) -> WebhookEvent {
     }
 }
 
-fn egress_status(status: Status) -> proto::EgressStatus {
-    match status {
-        Status::Idle | Status::Starting => proto::EgressStatus::EgressStarting,
-        Status::Active => proto::EgressStatus::EgressActive,
-        Status::Stopping => proto::EgressStatus::EgressEnding,
-        Status::Completed => proto::EgressStatus::EgressComplete,
-        Status::Failed => proto::EgressStatus::EgressFailed,
+/// A limit that ended it is LIMIT_REACHED; a room that closed before the
+/// program went active ABORTED it.
+fn egress_status(details: &LivestreamDetails) -> proto::EgressStatus {
+    use proto::EgressStatus as E;
+    let row = &details.row;
+    let stop_reason = row.stop_reason.as_deref();
+    match details.status() {
+        Status::Idle | Status::Starting => E::EgressStarting,
+        Status::Active => E::EgressActive,
+        Status::Stopping => E::EgressEnding,
+        Status::Completed | Status::Failed if stop_reason == Some(STOP_MAX_DURATION) => {
+            E::EgressLimitReached
+        }
+        Status::Completed | Status::Failed
+            if stop_reason == Some(STOP_ROOM_CLOSED) && row.started_at.is_none() =>
+        {
+            E::EgressAborted
+        }
+        Status::Completed => E::EgressComplete,
+        Status::Failed => E::EgressFailed,
     }
 }
 
@@ -53,19 +66,13 @@ pub fn egress_info(details: &LivestreamDetails) -> proto::EgressInfo {
             urls,
         }]
     };
-    let request = proto::RoomCompositeEgressRequest {
-        room_name: row.room_name.clone(),
-        layout: row.layout.clone(),
-        audio_only: row.media == "audio_only",
-        video_only: row.media == "video_only",
-        stream_outputs,
-        ..Default::default()
-    };
+    let (request, source_type) = request(details, stream_outputs);
     proto::EgressInfo {
         egress_id: row.egress_id.clone(),
         room_name: row.room_name.clone(),
-        source_type: proto::EgressSourceType::Sdk as i32,
-        status: egress_status(details.status()) as i32,
+        source_type: source_type as i32,
+        status: egress_status(details) as i32,
+        room_id: row.room_sid.clone().unwrap_or_default(),
         started_at: nanos(row.started_at.or(Some(row.created_at))),
         ended_at: nanos(row.ended_at),
         updated_at: nanos(Some(row.updated_at)),
@@ -73,8 +80,51 @@ pub fn egress_info(details: &LivestreamDetails) -> proto::EgressInfo {
         file_results: of_kind(details, "mp4").map(file_info).collect(),
         segment_results: of_kind(details, "hls").map(segments_info).collect(),
         error: row.error.clone().unwrap_or_default(),
-        request: Some(proto::egress_info::Request::RoomComposite(request)),
+        request: Some(request),
         ..Default::default()
+    }
+}
+
+/// The request as it can be told from the row (stream keys stay redacted),
+/// and LiveKit's source type for it: its room composites record a web page.
+fn request(
+    details: &LivestreamDetails,
+    stream_outputs: Vec<proto::StreamOutput>,
+) -> (proto::egress_info::Request, proto::EgressSourceType) {
+    use proto::egress_info::Request;
+    let row = &details.row;
+    match row.source_type.as_str() {
+        "participant" => (
+            Request::Participant(proto::ParticipantEgressRequest {
+                room_name: row.room_name.clone(),
+                identity: row.source_identity.clone().unwrap_or_default(),
+                screen_share: row.source_screen_share,
+                stream_outputs,
+                ..Default::default()
+            }),
+            proto::EgressSourceType::Sdk,
+        ),
+        "track_composite" => (
+            Request::TrackComposite(proto::TrackCompositeEgressRequest {
+                room_name: row.room_name.clone(),
+                audio_track_id: row.source_audio_track.clone().unwrap_or_default(),
+                video_track_id: row.source_video_track.clone().unwrap_or_default(),
+                stream_outputs,
+                ..Default::default()
+            }),
+            proto::EgressSourceType::Sdk,
+        ),
+        _ => (
+            Request::RoomComposite(proto::RoomCompositeEgressRequest {
+                room_name: row.room_name.clone(),
+                layout: row.layout.clone(),
+                audio_only: row.media == "audio_only",
+                video_only: row.media == "video_only",
+                stream_outputs,
+                ..Default::default()
+            }),
+            proto::EgressSourceType::Web,
+        ),
     }
 }
 

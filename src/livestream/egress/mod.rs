@@ -6,7 +6,9 @@ mod info;
 mod request;
 
 pub use info::{egress_info, webhook};
-pub use request::{DEFAULT_EGRESS_LAYOUT, EgressContext, room_composite, stream_url};
+pub use request::{
+    DEFAULT_EGRESS_LAYOUT, EgressContext, participant, room_composite, stream_url, track_composite,
+};
 
 /// `EG_` and 12 base62 characters, the shape of LiveKit's egress ids.
 pub fn new_egress_id() -> String {

@@ -3,15 +3,16 @@
 
 use chrono::{DateTime, Utc};
 use livekit_protocol as proto;
-use proto::room_composite_egress_request::{Options, Output};
 
+use crate::auth::KeyRing;
 use crate::config::LimitsConfig;
 use crate::layout::LayoutTemplates;
 use crate::livestream::preset::{DEFAULT_PRESET, EncodingPreset};
 use crate::livestream::request::{
-    Capabilities, DEFAULT_LATENCY_MODE, GoLive, HlsNaming, NamedDestination, ValidationError,
-    validate_layout, validate_room_name,
+    Capabilities, DEFAULT_LATENCY_MODE, GoLive, HlsNaming, NamedDestination, RequestWebhooks,
+    ValidationError, validate_layout, validate_room_name,
 };
+use crate::livestream::runner::TrackSelection;
 use crate::outputs::{Destination, DestinationType, ProgramMedia};
 
 /// The layout LiveKit's default web template draws when a request names
@@ -26,6 +27,8 @@ pub struct EgressContext<'a> {
     /// The room's sid, for `{room_id}` in file names.
     pub room_id: String,
     pub now: DateTime<Utc>,
+    /// To sign per-request webhooks with the key they name.
+    pub keys: &'a KeyRing,
 }
 
 fn invalid(message: impl Into<String>) -> ValidationError {
@@ -40,7 +43,7 @@ pub fn room_composite(
     request: proto::RoomCompositeEgressRequest,
     context: &EgressContext,
 ) -> Result<GoLive, ValidationError> {
-    validate_room_name(&request.room_name)?;
+    use proto::room_composite_egress_request::{Options, Output};
     if !request.custom_base_url.is_empty() {
         return Err(invalid(format!(
             "custom_base_url: onair composes rooms natively, without a web page; choose one of its layouts instead: {}",
@@ -63,16 +66,11 @@ pub fn room_composite(
             "audio_mixing: only DEFAULT_MIXING (everyone mixed into both channels) is supported",
         ));
     }
-    if !request.webhooks.is_empty() {
-        return Err(invalid(
-            "webhooks: per-request webhooks are not supported yet; configure sfu.webhook_urls",
-        ));
-    }
-    let preset = encoding(request.options)?;
     let mut outputs = Outputs {
         streams: request.stream_outputs,
         files: request.file_outputs,
         segments: request.segment_outputs,
+        images: request.image_outputs,
     };
     #[allow(deprecated)]
     match request.output {
@@ -81,20 +79,148 @@ pub fn room_composite(
         Some(Output::Segments(segments)) => outputs.segments.push(segments),
         None => {}
     }
-    if !request.image_outputs.is_empty() {
+    let encoding = match request.options {
+        None => Encoding::Default,
+        Some(Options::Preset(preset)) => Encoding::Preset(preset),
+        Some(Options::Advanced(options)) => Encoding::Advanced(options),
+    };
+    let program = Program {
+        room_name: request.room_name,
+        layout,
+        media,
+        selection: TrackSelection::Room,
+        source_type: "room_composite",
+    };
+    go_live(program, encoding, outputs, &request.webhooks, context)
+}
+
+/// StartParticipantEgress → one participant's camera and microphone (or
+/// screen share and its audio), filling the picture.
+pub fn participant(
+    request: proto::ParticipantEgressRequest,
+    context: &EgressContext,
+) -> Result<GoLive, ValidationError> {
+    use proto::participant_egress_request::Options;
+    if request.identity.is_empty() {
+        return Err(invalid("identity is required"));
+    }
+    let encoding = match request.options {
+        None => Encoding::Default,
+        Some(Options::Preset(preset)) => Encoding::Preset(preset),
+        Some(Options::Advanced(options)) => Encoding::Advanced(options),
+    };
+    let outputs = Outputs {
+        streams: request.stream_outputs,
+        files: request.file_outputs,
+        segments: request.segment_outputs,
+        images: request.image_outputs,
+    };
+    let program = Program {
+        room_name: request.room_name,
+        layout: SINGLE_LAYOUT.to_string(),
+        media: ProgramMedia::AudioVideo,
+        selection: TrackSelection::Participant {
+            identity: request.identity,
+            screen_share: request.screen_share,
+        },
+        source_type: "participant",
+    };
+    go_live(program, encoding, outputs, &request.webhooks, context)
+}
+
+/// StartTrackCompositeEgress → the given audio and video tracks.
+pub fn track_composite(
+    request: proto::TrackCompositeEgressRequest,
+    context: &EgressContext,
+) -> Result<GoLive, ValidationError> {
+    use proto::track_composite_egress_request::{Options, Output};
+    let audio = Some(request.audio_track_id).filter(|t| !t.is_empty());
+    let video = Some(request.video_track_id).filter(|t| !t.is_empty());
+    let media = match (&audio, &video) {
+        (None, None) => return Err(invalid("give audio_track_id, video_track_id or both")),
+        (Some(_), None) => ProgramMedia::AudioOnly,
+        (None, Some(_)) => ProgramMedia::VideoOnly,
+        (Some(_), Some(_)) => ProgramMedia::AudioVideo,
+    };
+    let encoding = match request.options {
+        None => Encoding::Default,
+        Some(Options::Preset(preset)) => Encoding::Preset(preset),
+        Some(Options::Advanced(options)) => Encoding::Advanced(options),
+    };
+    let mut outputs = Outputs {
+        streams: request.stream_outputs,
+        files: request.file_outputs,
+        segments: request.segment_outputs,
+        images: request.image_outputs,
+    };
+    #[allow(deprecated)]
+    match request.output {
+        Some(Output::File(file)) => outputs.files.push(file),
+        Some(Output::Stream(stream)) => outputs.streams.push(stream),
+        Some(Output::Segments(segments)) => outputs.segments.push(segments),
+        None => {}
+    }
+    let program = Program {
+        room_name: request.room_name,
+        layout: SINGLE_LAYOUT.to_string(),
+        media,
+        selection: TrackSelection::Tracks { audio, video },
+        source_type: "track_composite",
+    };
+    go_live(program, encoding, outputs, &request.webhooks, context)
+}
+
+/// A participant or track composite shows one person: the single-speaker
+/// layout fills the picture with them.
+const SINGLE_LAYOUT: &str = "single-speaker";
+
+/// What a program composes, whatever request asked for it.
+struct Program {
+    room_name: String,
+    layout: String,
+    media: ProgramMedia,
+    selection: TrackSelection,
+    source_type: &'static str,
+}
+
+enum Encoding {
+    Default,
+    Preset(i32),
+    Advanced(proto::EncodingOptions),
+}
+
+struct Outputs {
+    streams: Vec<proto::StreamOutput>,
+    files: Vec<proto::EncodedFileOutput>,
+    segments: Vec<proto::SegmentedFileOutput>,
+    images: Vec<proto::ImageOutput>,
+}
+
+fn go_live(
+    program: Program,
+    encoding: Encoding,
+    outputs: Outputs,
+    webhooks: &[proto::WebhookConfig],
+    context: &EgressContext,
+) -> Result<GoLive, ValidationError> {
+    validate_room_name(&program.room_name)?;
+    let webhooks = request_webhooks(webhooks, context.keys)?;
+    if !outputs.images.is_empty() {
         return Err(invalid("image_outputs are not supported yet"));
     }
+    let preset = preset(encoding)?;
+    let room_name = &program.room_name;
     let destinations = stream_destinations(&outputs.streams, context.limits)?;
-    let mp4_path = file_path(&outputs.files, &request.room_name, media, context)?;
-    let hls = segments(&outputs.segments, &request.room_name, context)?;
+    let mp4_path = file_path(&outputs.files, room_name, program.media, context)?;
+    let hls = segments(&outputs.segments, room_name, context)?;
     if destinations.is_empty() && mp4_path.is_none() && hls.is_none() {
         return Err(invalid(
             "no outputs: give stream_outputs, file_outputs or segment_outputs",
         ));
     }
     Ok(GoLive {
-        room_name: request.room_name,
-        layout,
+        room_name: program.room_name,
+        layout: program.layout,
         preset,
         latency_mode: DEFAULT_LATENCY_MODE.to_string(),
         max_duration_secs: None,
@@ -102,28 +228,61 @@ pub fn room_composite(
         destinations,
         hls: hls.is_some(),
         mp4: mp4_path.is_some(),
-        media,
+        media: program.media,
         mp4_path,
         hls_naming: hls,
-        source_type: "room_composite",
+        source_type: program.source_type,
+        selection: program.selection,
+        room_sid: Some(context.room_id.clone()),
+        webhooks,
     })
 }
 
-struct Outputs {
-    streams: Vec<proto::StreamOutput>,
-    files: Vec<proto::EncodedFileOutput>,
-    segments: Vec<proto::SegmentedFileOutput>,
+/// An egress request's own webhook URLs; LiveKit signs them with the API
+/// key each names, so all must name the same configured key.
+fn request_webhooks(
+    webhooks: &[proto::WebhookConfig],
+    keys: &KeyRing,
+) -> Result<Option<RequestWebhooks>, ValidationError> {
+    let Some(first) = webhooks.first() else {
+        return Ok(None);
+    };
+    if webhooks.len() > 8 {
+        return Err(invalid("webhooks: at most 8 per egress"));
+    }
+    if webhooks.iter().any(|w| w.signing_key != first.signing_key) {
+        return Err(invalid(
+            "webhooks: every URL must name the same signing_key",
+        ));
+    }
+    let api_secret = keys.secret(&first.signing_key).cloned().ok_or_else(|| {
+        invalid("webhooks: signing_key must name an API key configured on this server")
+    })?;
+    let urls = webhooks
+        .iter()
+        .map(|w| {
+            url::Url::parse(&w.url)
+                .ok()
+                .filter(|u| matches!(u.scheme(), "http" | "https"))
+                .ok_or_else(|| invalid("webhooks: every url must be an http(s) URL"))
+        })
+        .collect::<Result<_, _>>()?;
+    Ok(Some(RequestWebhooks {
+        urls,
+        api_key: first.signing_key.clone(),
+        api_secret,
+    }))
 }
 
 /// A preset by name, or EncodingOptions over LiveKit's documented defaults.
-fn encoding(options: Option<Options>) -> Result<EncodingPreset, ValidationError> {
-    let preset = match options {
-        None => EncodingPreset::by_name(DEFAULT_PRESET),
-        Some(Options::Preset(value)) => proto::EncodingOptionsPreset::try_from(value)
+fn preset(encoding: Encoding) -> Result<EncodingPreset, ValidationError> {
+    let preset = match encoding {
+        Encoding::Default => EncodingPreset::by_name(DEFAULT_PRESET),
+        Encoding::Preset(value) => proto::EncodingOptionsPreset::try_from(value)
             .ok()
             .filter(|p| *p != proto::EncodingOptionsPreset::Passthrough)
             .and_then(|p| EncodingPreset::by_name(p.as_str_name())),
-        Some(Options::Advanced(advanced)) => return advanced_options(&advanced),
+        Encoding::Advanced(advanced) => return advanced_options(&advanced),
     };
     preset.ok_or_else(|| {
         invalid("preset: not a transcoding preset (PASSTHROUGH needs a track egress)")

@@ -1,0 +1,18 @@
+-- What a participant or track composite egress shows, and several egresses
+-- per room: the one-open-livestream-per-room rule now holds for room
+-- composites only (a participant or track egress may run beside one).
+ALTER TABLE livestreams
+    ADD COLUMN source_identity text,
+    ADD COLUMN source_screen_share boolean NOT NULL DEFAULT false,
+    ADD COLUMN source_audio_track text,
+    ADD COLUMN source_video_track text,
+    -- Why the program was stopped (the reason of the move to `stopping`):
+    -- LiveKit tells a limit or a closed room apart from a stop.
+    ADD COLUMN stop_reason text,
+    -- The room's sid when the egress started (`EgressInfo.room_id`).
+    ADD COLUMN room_sid text;
+
+DROP INDEX livestreams_one_live_per_room;
+CREATE UNIQUE INDEX livestreams_one_live_per_room
+    ON livestreams (room_name)
+    WHERE status IN ('idle', 'starting', 'active', 'stopping') AND source_type = 'room_composite';
