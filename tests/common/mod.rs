@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod browser;
+pub mod lk_sdk;
 pub mod media;
 pub mod mux_standin;
 pub mod rtmp;
