@@ -12,6 +12,10 @@ ALTER TABLE livestreams
     -- The room's sid when the egress started (`EgressInfo.room_id`).
     ADD COLUMN room_sid text;
 
+-- The object key an egress request named for a recording's upload
+-- (`filepath`); NULL = the server's storage.mp4_path template.
+ALTER TABLE livestream_outputs ADD COLUMN object_key text;
+
 DROP INDEX livestreams_one_live_per_room;
 CREATE UNIQUE INDEX livestreams_one_live_per_room
     ON livestreams (room_name)

@@ -229,6 +229,7 @@ async fn outputs_are_stored_with_keys_apart(pool: PgPool) {
     let store = Store::from_pool(pool);
     let new = new_livestream("outputs-room");
     let output = NewOutput {
+        object_key: None,
         id: Uuid::new_v4(),
         kind: "rtmp".into(),
         destination_type: Some("youtube".into()),

@@ -15,6 +15,7 @@ mod room;
 mod rtcp;
 mod runner;
 mod scene;
+pub mod track_egress;
 
 use std::time::Duration;
 

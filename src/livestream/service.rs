@@ -613,12 +613,15 @@ impl LivestreamService {
                     ))
                 })?;
             }
-            outputs.push(file_output(
+            let (mut row, spec) = file_output(
                 "mp4",
                 "recording",
                 path.display().to_string(),
                 OutputTarget::Mp4 { path },
-            ));
+            );
+            // An egress request's filepath is also the object key it uploads to.
+            row.object_key = go_live.mp4_path.clone();
+            outputs.push((row, spec));
         }
         if go_live.hls {
             let naming = go_live.hls_naming.clone().unwrap_or_default();
@@ -701,12 +704,14 @@ impl LivestreamService {
             if !file.exists() {
                 continue;
             }
-            let key = ObjectPath {
-                room_name: &row.room_name,
-                livestream_id: id,
-                time: row.created_at,
-            }
-            .render(&storage.config.mp4_path);
+            let key = output.object_key.clone().unwrap_or_else(|| {
+                ObjectPath {
+                    room_name: &row.room_name,
+                    livestream_id: id,
+                    time: row.created_at,
+                }
+                .render(&storage.config.mp4_path)
+            });
             let (storage, db) = (storage.clone(), self.store.clone());
             tokio::spawn(async move {
                 match upload_recording(&storage.store, &file, &key).await {
@@ -1101,6 +1106,7 @@ fn file_output(
         name: name.into(),
         url,
         stream_key: None,
+        object_key: None,
     };
     (
         row,
@@ -1125,6 +1131,7 @@ fn rtmp_output(named: &NamedDestination) -> (NewOutput, OutputSpec) {
             .stream_key
             .as_ref()
             .map(|k| k.expose().to_string()),
+        object_key: None,
     };
     let target = OutputTarget::Rtmp {
         url: destination.full_url(),

@@ -22,6 +22,7 @@ pub struct OutputRow {
     pub uploaded_to: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    pub object_key: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -33,6 +34,8 @@ pub struct NewOutput {
     /// The URL with its secret part removed.
     pub url: String,
     pub stream_key: Option<String>,
+    /// Where an upload of this file goes, when the request named it.
+    pub object_key: Option<String>,
 }
 
 /// A health report for one output; `None` fields keep their stored value.
@@ -51,8 +54,8 @@ pub(super) async fn insert_outputs(
 ) -> Result<(), StoreError> {
     for output in outputs {
         sqlx::query(
-            "INSERT INTO livestream_outputs (id, livestream_id, kind, destination_type, name, url, stream_key)
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            "INSERT INTO livestream_outputs (id, livestream_id, kind, destination_type, name, url, stream_key, object_key)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         )
         .bind(output.id)
         .bind(livestream_id)
@@ -61,6 +64,7 @@ pub(super) async fn insert_outputs(
         .bind(&output.name)
         .bind(&output.url)
         .bind(&output.stream_key)
+        .bind(&output.object_key)
         .execute(&mut *tx)
         .await?;
     }

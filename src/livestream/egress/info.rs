@@ -170,17 +170,37 @@ fn stream_info(output: &OutputRow) -> proto::StreamInfo {
     }
 }
 
+/// When a file output stopped growing, and how long it ran (ns).
+fn file_span(output: &OutputRow) -> (i64, i64, i64) {
+    let started_at = nanos(Some(output.created_at));
+    let ended = matches!(output.status.as_str(), "stopped" | "failed" | "removed");
+    let ended_at = if ended {
+        nanos(Some(output.updated_at))
+    } else {
+        0
+    };
+    let duration = if ended { ended_at - started_at } else { 0 };
+    (started_at, ended_at, duration)
+}
+
+/// `filename` is what the request named (the object key), else the local path.
 fn file_info(output: &OutputRow) -> proto::FileInfo {
+    let (started_at, ended_at, duration) = file_span(output);
     proto::FileInfo {
-        filename: output.url.clone(),
+        filename: output
+            .object_key
+            .clone()
+            .unwrap_or_else(|| output.url.clone()),
         location: output.uploaded_to.clone().unwrap_or_default(),
         size: output.bytes_sent,
-        started_at: nanos(Some(output.created_at)),
-        ..Default::default()
+        started_at,
+        ended_at,
+        duration,
     }
 }
 
 fn segments_info(output: &OutputRow) -> proto::SegmentsInfo {
+    let (started_at, ended_at, duration) = file_span(output);
     proto::SegmentsInfo {
         playlist_name: output
             .url
@@ -190,7 +210,9 @@ fn segments_info(output: &OutputRow) -> proto::SegmentsInfo {
             .to_string(),
         playlist_location: output.url.clone(),
         size: output.bytes_sent,
-        started_at: nanos(Some(output.created_at)),
+        started_at,
+        ended_at,
+        duration,
         ..Default::default()
     }
 }

@@ -1,0 +1,309 @@
+//! LiveKit's Python server SDK (`livekit-api`, binary protobuf) starting
+//! onair egresses: a room composite to an MP4 and HLS segments in object
+//! storage (s3s-fs), a participant egress that shows only that participant,
+//! and an auto egress from CreateRoom that starts when someone joins.
+
+mod common;
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use common::lk_sdk::SdkDriver;
+use common::media::{Frame, duration, probe, stream};
+use common::s3::S3Server;
+use common::sfu::{LiveOptions, Peer, SfuOptions, SfuServer, publisher};
+use common::{KEY, SECRET};
+use onair::storage::Storage;
+use serde_json::{Value, json};
+use sqlx::PgPool;
+
+const CONNECT: Duration = Duration::from_secs(20);
+const GO_LIVE: Duration = Duration::from_secs(30);
+/// Program time between going active and stopping: several 2 s segments.
+const HOLD: Duration = Duration::from_secs(7);
+const RED: (u8, u8, u8) = (200, 30, 30);
+const BLUE: (u8, u8, u8) = (30, 30, 200);
+
+async fn live_server(pool: PgPool, recordings: &Path, storage: Option<Storage>) -> SfuServer {
+    SfuServer::start(SfuOptions {
+        live: Some(LiveOptions {
+            pool,
+            recordings_dir: recordings.to_path_buf(),
+            mux: None,
+            storage,
+        }),
+        ..SfuOptions::default()
+    })
+    .await
+}
+
+async fn join(server: &SfuServer, room: &str, identity: &str, (r, g, b): (u8, u8, u8)) -> Peer {
+    let mut peer = publisher(server, room, identity, 120, &format!("{r},{g},{b}"), 440);
+    peer.event("connected", CONNECT).await;
+    peer
+}
+
+async fn wait_for_egress(sdk: &mut SdkDriver, id: &str, status: &str, within: Duration) -> Value {
+    let deadline = Instant::now() + within;
+    loop {
+        let list = sdk
+            .call("egress", "list_egress", json!([{ "egress_id": id }]))
+            .await
+            .expect("list_egress");
+        let info = list["items"].as_array().and_then(|l| l.first()).cloned();
+        if let Some(info) = info.as_ref().filter(|i| i["status"] == status) {
+            return info.clone();
+        }
+        assert!(Instant::now() < deadline, "never {status}: {info:?}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// Polls until `check` finds what it wants in the egress (e.g. an upload).
+async fn wait_for_info(
+    sdk: &mut SdkDriver,
+    id: &str,
+    within: Duration,
+    check: impl Fn(&Value) -> bool,
+) -> Value {
+    let deadline = Instant::now() + within;
+    loop {
+        let list = sdk
+            .call("egress", "list_egress", json!([{ "egress_id": id }]))
+            .await
+            .unwrap();
+        let info = list["items"][0].clone();
+        if check(&info) {
+            return info;
+        }
+        assert!(Instant::now() < deadline, "never there: {info}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+#[sqlx::test(migrator = "onair::store::MIGRATOR")]
+async fn python_room_composite_to_a_file_and_hls_in_object_storage(pool: PgPool) {
+    let s3 = S3Server::start();
+    let storage = s3.storage("onair").await;
+    let recordings = tempfile::tempdir().unwrap();
+    let server = live_server(pool, recordings.path(), Some(storage.clone())).await;
+    let room = "py-composite";
+    let _alice = join(&server, room, "alice", RED).await;
+    let mut py = SdkDriver::python(&server.base, KEY, SECRET);
+
+    let info = py
+        .call(
+            "egress",
+            "start_room_composite_egress",
+            json!([{
+                "room_name": room,
+                "layout": "speaker",
+                "preset": "H264_720P_30",
+                "file_outputs": [{ "file_type": "MP4", "filepath": "egress/{room_name}.mp4" }],
+                "segment_outputs": [{ "filename_prefix": "live/{room_name}", "segment_duration": 2 }],
+            }]),
+        )
+        .await
+        .expect("start_room_composite_egress");
+    let id = info["egress_id"].as_str().unwrap().to_string();
+    assert_eq!(info["room_composite"]["layout"], "speaker", "{info}");
+    assert!(
+        info["room_id"].as_str().unwrap().starts_with("RM_"),
+        "{info}"
+    );
+    wait_for_egress(&mut py, &id, "EGRESS_ACTIVE", GO_LIVE).await;
+    tokio::time::sleep(HOLD).await;
+    let stopped = py
+        .call("egress", "stop_egress", json!([{ "egress_id": id }]))
+        .await
+        .expect("stop_egress");
+    assert_eq!(stopped["status"], "EGRESS_COMPLETE", "{stopped}");
+
+    // The file goes to the key its filepath named, and the info says where.
+    let key = format!("egress/{room}.mp4");
+    let info = wait_for_info(&mut py, &id, Duration::from_secs(30), |i| {
+        i["file_results"][0]["location"] != ""
+    })
+    .await;
+    let file = &info["file_results"][0];
+    assert_eq!(file["filename"], key.as_str(), "{info}");
+    assert_eq!(file["location"], format!("s3://onair/{key}"), "{info}");
+    assert!(
+        file["size"].as_str().unwrap().parse::<u64>().unwrap() > 100_000,
+        "{info}"
+    );
+    let probed = probe(Path::new(&s3.http_url("onair", &key)));
+    let video = stream(&probed, "video").unwrap();
+    assert_eq!(video["codec_name"], "h264");
+    assert_eq!(
+        (video["width"].as_u64(), video["height"].as_u64()),
+        (Some(1280), Some(720))
+    );
+    assert!(duration(&probed) > 5.0, "{probed}");
+
+    // HLS under the requested prefix, 2 s segments, closed with ENDLIST.
+    let segments = &info["segment_results"][0];
+    let playlist_key = format!("live/{room}/playlist.m3u8");
+    assert_eq!(
+        segments["playlist_location"],
+        format!("s3://onair/{playlist_key}"),
+        "{info}"
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let playlist = loop {
+        let text = storage
+            .store
+            .get(&playlist_key)
+            .await
+            .map(String::from_utf8);
+        if let Ok(Ok(text)) = text
+            && text.contains("#EXT-X-ENDLIST")
+        {
+            break text;
+        }
+        assert!(Instant::now() < deadline, "no VOD playlist in the bucket");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert!(playlist.contains("#EXT-X-TARGETDURATION:2"), "{playlist}");
+    let probed = probe(Path::new(&s3.http_url("onair", &playlist_key)));
+    assert_eq!(stream(&probed, "audio").unwrap()["codec_name"], "aac");
+    assert!(duration(&probed) > 5.0, "{probed}");
+}
+
+#[sqlx::test(migrator = "onair::store::MIGRATOR")]
+async fn python_participant_egress_shows_only_that_participant(pool: PgPool) {
+    let recordings = tempfile::tempdir().unwrap();
+    let server = live_server(pool, recordings.path(), None).await;
+    let room = "py-participant";
+    let _alice = join(&server, room, "alice", RED).await;
+    let _bob = join(&server, room, "bob", BLUE).await;
+    let mut py = SdkDriver::python(&server.base, KEY, SECRET);
+
+    let info = py
+        .call(
+            "egress",
+            "start_participant_egress",
+            json!([{
+                "room_name": room,
+                "identity": "bob",
+                "file_outputs": [{ "filepath": "bob.mp4" }],
+            }]),
+        )
+        .await
+        .expect("start_participant_egress");
+    let id = info["egress_id"].as_str().unwrap().to_string();
+    assert_eq!(info["participant"]["identity"], "bob", "{info}");
+    // A room composite may run beside it.
+    let composite = py
+        .call(
+            "egress",
+            "start_room_composite_egress",
+            json!([{ "room_name": room, "file_outputs": [{ "filepath": "all.mp4" }] }]),
+        )
+        .await
+        .expect("a room composite beside a participant egress");
+    let composite_id = composite["egress_id"].as_str().unwrap().to_string();
+    wait_for_egress(&mut py, &id, "EGRESS_ACTIVE", GO_LIVE).await;
+    tokio::time::sleep(HOLD).await;
+    for egress in [&id, &composite_id] {
+        let stopped = py
+            .call("egress", "stop_egress", json!([{ "egress_id": egress }]))
+            .await
+            .unwrap();
+        assert_eq!(stopped["status"], "EGRESS_COMPLETE", "{stopped}");
+    }
+    let listed = py
+        .call("egress", "list_egress", json!([{ "room_name": room }]))
+        .await
+        .unwrap();
+    assert_eq!(listed["items"].as_array().unwrap().len(), 2, "{listed}");
+    let active = py
+        .call(
+            "egress",
+            "list_egress",
+            json!([{ "room_name": room, "active": true }]),
+        )
+        .await
+        .unwrap();
+    assert!(
+        active["items"].as_array().is_none_or(|i| i.is_empty()),
+        "{active}"
+    );
+
+    let path = recordings.path().join("bob.mp4");
+    let probed = probe(&path);
+    let seconds = duration(&probed);
+    assert!(seconds > 5.0, "{probed}");
+    // Bob fills the picture; Alice is nowhere.
+    let frame = Frame::at(&path, seconds - 1.5, 1280, 720);
+    for (x, y) in [(320, 360), (640, 200), (960, 360)] {
+        assert!(
+            frame.is_near(x, y, BLUE, 40),
+            "({x},{y}) is {:?}",
+            frame.pixel(x, y)
+        );
+    }
+    let reds = (0..1280)
+        .step_by(40)
+        .flat_map(|x| (0..720).step_by(40).map(move |y| (x, y)))
+        .filter(|&(x, y)| frame.is_near(x, y, RED, 40))
+        .count();
+    assert_eq!(reds, 0, "alice shows in bob's egress");
+}
+
+#[sqlx::test(migrator = "onair::store::MIGRATOR")]
+async fn auto_egress_from_create_room_records_once_someone_joins(pool: PgPool) {
+    let recordings = tempfile::tempdir().unwrap();
+    let server = live_server(pool, recordings.path(), None).await;
+    let room = "py-auto";
+    let mut py = SdkDriver::python(&server.base, KEY, SECRET);
+    py.call(
+        "room",
+        "create_room",
+        json!([{
+            "name": room,
+            "egress": { "room": { "file_outputs": [{ "filepath": "auto/{room_name}.mp4" }] } },
+        }]),
+    )
+    .await
+    .expect("create_room with egress");
+    // Nothing runs until someone joins.
+    let listed = py
+        .call("egress", "list_egress", json!([{ "room_name": room }]))
+        .await
+        .unwrap();
+    assert!(
+        listed["items"].as_array().is_none_or(|i| i.is_empty()),
+        "{listed}"
+    );
+    let _alice = join(&server, room, "alice", RED).await;
+
+    let deadline = Instant::now() + GO_LIVE;
+    let id = loop {
+        let listed = py
+            .call("egress", "list_egress", json!([{ "room_name": room }]))
+            .await
+            .unwrap();
+        if let Some(id) = listed["items"][0]["egress_id"].as_str() {
+            break id.to_string();
+        }
+        assert!(Instant::now() < deadline, "the auto egress never started");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    wait_for_egress(&mut py, &id, "EGRESS_ACTIVE", GO_LIVE).await;
+    tokio::time::sleep(HOLD).await;
+    let stopped = py
+        .call("egress", "stop_egress", json!([{ "egress_id": id }]))
+        .await
+        .unwrap();
+    assert_eq!(stopped["status"], "EGRESS_COMPLETE", "{stopped}");
+    let path = recordings.path().join(format!("auto/{room}.mp4"));
+    let probed = probe(&path);
+    assert!(duration(&probed) > 5.0, "{probed}");
+    let frame = Frame::at(&path, duration(&probed) - 1.5, 1280, 720);
+    assert!(
+        frame.is_near(640, 360, RED, 40),
+        "{:?}",
+        frame.pixel(640, 360)
+    );
+}
