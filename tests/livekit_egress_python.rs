@@ -101,6 +101,10 @@ async fn python_room_composite_to_a_file_and_hls_in_object_storage(pool: PgPool)
                 "preset": "H264_720P_30",
                 "file_outputs": [{ "file_type": "MP4", "filepath": "egress/{room_name}.mp4" }],
                 "segment_outputs": [{ "filename_prefix": "live/{room_name}", "segment_duration": 2 }],
+                "image_outputs": [{
+                    "capture_interval": 2, "width": 320, "height": 180,
+                    "filename_prefix": "stills/{room_name}",
+                }],
             }]),
         )
         .await
@@ -112,12 +116,54 @@ async fn python_room_composite_to_a_file_and_hls_in_object_storage(pool: PgPool)
         "{info}"
     );
     wait_for_egress(&mut py, &id, "EGRESS_ACTIVE", GO_LIVE).await;
+    let live_since = Instant::now();
     tokio::time::sleep(HOLD).await;
     let stopped = py
         .call("egress", "stop_egress", json!([{ "egress_id": id }]))
         .await
         .expect("stop_egress");
+    let live_for = live_since.elapsed().as_secs_f64();
     assert_eq!(stopped["status"], "EGRESS_COMPLETE", "{stopped}");
+
+    // Stills every 2 s at 320x180, in the bucket under the prefix.
+    let images = &stopped["image_results"][0];
+    assert_eq!(
+        images["filename_prefix"],
+        format!("stills/{room}"),
+        "{stopped}"
+    );
+    let count = images["image_count"]
+        .as_str()
+        .unwrap()
+        .parse::<f64>()
+        .unwrap();
+    let expected = live_for / 2.0;
+    assert!(
+        (count - expected).abs() <= 2.0,
+        "{count} images in {live_for:.1} s at one per 2 s"
+    );
+    for index in 1..=count as usize {
+        let key = format!("stills/{room}_{index:05}.jpeg");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while storage.store.get(&key).await.is_err() {
+            assert!(Instant::now() < deadline, "{key} never uploaded");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        let probed = probe(Path::new(&s3.http_url("onair", &key)));
+        let still = stream(&probed, "video").unwrap();
+        assert_eq!(still["codec_name"], "mjpeg", "{probed}");
+        assert_eq!(
+            (still["width"].as_u64(), still["height"].as_u64()),
+            (Some(320), Some(180))
+        );
+    }
+    let last = format!("stills/{room}_{:05}.jpeg", count as usize);
+    let frame = Frame::at(Path::new(&s3.http_url("onair", &last)), 0.0, 320, 180);
+    assert!(
+        frame.is_near(160, 90, RED, 40),
+        "{:?}",
+        frame.pixel(160, 90)
+    );
 
     // The file goes to the key its filepath named, and the info says where.
     let key = format!("egress/{room}.mp4");

@@ -497,6 +497,12 @@ impl Actor {
                 let _ = self
                     .events
                     .try_send(RunEvent::OutputBytes { output: *id, bytes });
+                let items = output.bin.items.load(Ordering::Relaxed);
+                if items > 0 {
+                    let _ = self
+                        .events
+                        .try_send(RunEvent::OutputItems { output: *id, items });
+                }
             }
         }
         let waiting: Vec<TrackSid> = self
@@ -651,10 +657,18 @@ impl Actor {
             .add(&bin.bin)
             .map_err(|e| failed(e.to_string()))?;
         let mut tee_pads = Vec::with_capacity(2);
-        let streams = [
-            (&self.program.video_tee, "video", media.has_video()),
-            (&self.program.audio_tee, "audio", media.has_audio()),
-        ];
+        let images = matches!(spec.target, OutputTarget::Images(_));
+        let streams = if images {
+            [
+                (&self.program.program_tee, "video", true),
+                (&self.program.audio_tee, "audio", false),
+            ]
+        } else {
+            [
+                (&self.program.video_tee, "video", media.has_video()),
+                (&self.program.audio_tee, "audio", media.has_audio()),
+            ]
+        };
         for (tee, kind, _) in streams.into_iter().filter(|(_, _, wanted)| *wanted) {
             let tee_pad = tee
                 .request_pad_simple("src_%u")
@@ -672,6 +686,8 @@ impl Actor {
             bin.bin
                 .sync_state_with_parent()
                 .map_err(|e| failed(e.to_string()))?;
+        }
+        if live && !images {
             // A late joiner must start on a keyframe.
             let event = gst_video::UpstreamForceKeyUnitEvent::builder()
                 .all_headers(true)
@@ -901,6 +917,7 @@ fn target_kind(target: &OutputTarget) -> &'static str {
         OutputTarget::Rtmp { .. } => "rtmp",
         OutputTarget::Mp4 { .. } => "mp4",
         OutputTarget::Hls { .. } => "hls",
+        OutputTarget::Images(_) => "images",
     }
 }
 

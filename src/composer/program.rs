@@ -76,6 +76,8 @@ pub struct Program {
     pub overlay: gst::Element,
     pub video_tee: gst::Element,
     pub audio_tee: gst::Element,
+    /// The raw program before encoding (image outputs take stills from it).
+    pub program_tee: gst::Element,
     /// The compositor pad the background feeds.
     pub background_pad: gst::Pad,
     /// The encoder's input; counts program frames.
@@ -250,6 +252,7 @@ pub fn build(settings: &ProgramSettings) -> Result<Program, ComposerError> {
         overlay,
         video_tee,
         audio_tee,
+        program_tee,
         encoder_sink,
         preview,
         live_preview,

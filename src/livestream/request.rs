@@ -101,6 +101,8 @@ pub struct GoLive {
     pub selection: TrackSelection,
     /// The room's sid, when known at go-live (egress requests).
     pub room_sid: Option<String>,
+    /// Stills of the program (egress image outputs).
+    pub images: Vec<ImagePlan>,
     /// Where this livestream's egress events also go (an egress request's
     /// `webhooks`), signed with the named API key.
     pub webhooks: Option<RequestWebhooks>,
@@ -111,6 +113,18 @@ pub struct RequestWebhooks {
     pub urls: Vec<url::Url>,
     pub api_key: String,
     pub api_secret: crate::config::Secret,
+}
+
+/// An image output as asked for: stills every `interval_secs` at
+/// `width`×`height`, named `prefix` + suffix (a path relative to the
+/// recordings directory, and the object key prefix when uploaded).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ImagePlan {
+    pub prefix: String,
+    pub interval_secs: u32,
+    pub width: u32,
+    pub height: u32,
+    pub suffix: crate::outputs::images::ImageSuffix,
 }
 
 /// An egress request's HLS settings; None fields take the server's.
@@ -248,6 +262,7 @@ impl GoLiveRequest {
             selection: TrackSelection::Room,
             room_sid: None,
             webhooks: None,
+            images: Vec::new(),
         })
     }
 }

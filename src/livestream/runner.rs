@@ -104,6 +104,11 @@ pub enum RunEvent {
         output: Uuid,
         bytes: u64,
     },
+    /// Images or HLS segments an output has made so far.
+    OutputItems {
+        output: Uuid,
+        items: u64,
+    },
     ProgramStalled,
     /// The room closed (last participant gone): the program should be stopped.
     RoomClosed,

@@ -13,7 +13,7 @@ use super::egress;
 use super::mux_live::MuxLive;
 use super::preset::EncodingPreset;
 use super::request::{
-    Capabilities, GoLive, GoLiveRequest, HlsNaming, NamedDestination, UpdateRequest,
+    Capabilities, GoLive, GoLiveRequest, HlsNaming, ImagePlan, NamedDestination, UpdateRequest,
     ValidationError,
 };
 use super::runner::{
@@ -24,6 +24,7 @@ use crate::auth::Caller;
 use crate::config::LimitsConfig;
 use crate::layout::LayoutTemplates;
 use crate::outputs::hls::HlsJob;
+use crate::outputs::images::ImageJob;
 use crate::outputs::upload::upload_recording;
 use crate::sfu::webhook::WebhookNotifier;
 use crate::storage::{ObjectPath, Storage};
@@ -628,7 +629,43 @@ impl LivestreamService {
             outputs.push(self.plan_hls(id, &go_live.room_name, &naming)?);
         }
         outputs.extend(go_live.destinations.iter().map(rtmp_output));
+        for plan in &go_live.images {
+            outputs.push(self.plan_images(plan));
+        }
         Ok(outputs)
+    }
+
+    /// Stills under the recordings directory, uploaded to the bucket (when
+    /// one is configured) under the same prefix.
+    fn plan_images(&self, plan: &ImagePlan) -> (NewOutput, OutputSpec) {
+        let local = self.settings.recordings_dir.join(&plan.prefix);
+        let (dir, name) = match (local.parent(), local.file_name()) {
+            (Some(dir), Some(name)) => (dir.to_path_buf(), name.to_string_lossy().into_owned()),
+            _ => (self.settings.recordings_dir.clone(), "image".to_string()),
+        };
+        let upload = self
+            .settings
+            .storage
+            .as_ref()
+            .map(|s| (s.store.clone(), plan.prefix.clone()));
+        let job = ImageJob {
+            dir,
+            name,
+            interval_secs: plan.interval_secs,
+            width: plan.width,
+            height: plan.height,
+            suffix: plan.suffix,
+            upload,
+            count: Default::default(),
+        };
+        let (mut row, spec) = file_output(
+            "images",
+            "images",
+            local.display().to_string(),
+            OutputTarget::Images(job),
+        );
+        row.object_key = Some(plan.prefix.clone());
+        (row, spec)
     }
 
     /// Segments are cut under the recordings directory and published to the
@@ -841,6 +878,15 @@ impl LivestreamService {
                     tracing::warn!(livestream = %id, %error, "could not record output bytes");
                 }
             }
+            RunEvent::OutputItems { output, items } => {
+                let update = OutputUpdate {
+                    items: Some(items as i64),
+                    ..Default::default()
+                };
+                if let Err(error) = self.store.update_output(output, &update).await {
+                    tracing::warn!(livestream = %id, %error, "could not record output items");
+                }
+            }
             RunEvent::ProgramStalled => tracing::warn!(livestream = %id, "program stalled"),
             RunEvent::RoomClosed => {}
             RunEvent::Ended { .. } => {}
@@ -859,7 +905,7 @@ impl LivestreamService {
             status: Some(status.into()),
             last_error: error,
             add_retries,
-            bytes_sent: None,
+            ..Default::default()
         };
         if let Err(error) = self.store.update_output(output, &update).await {
             tracing::warn!(%output, %error, "could not record output status");

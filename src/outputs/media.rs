@@ -17,6 +17,7 @@ use gstreamer as gst;
 use gstreamer::prelude::*;
 
 use super::hls::HlsSegments;
+use super::images::ImageJob;
 use super::playlist::Segment;
 use crate::config::Secret;
 
@@ -36,6 +37,8 @@ pub enum OutputTarget {
         segment_secs: u32,
         segments: HlsSegments,
     },
+    /// Stills of the raw program (fed from the program tee, not the encoders).
+    Images(ImageJob),
 }
 
 /// What a program carries (LiveKit's `audio_only` / `video_only`); every
@@ -103,6 +106,8 @@ pub struct OutputBin {
     /// The element that finally writes (filesink, rtmp2sink).
     pub sink: gst::Element,
     pub bytes: Arc<AtomicU64>,
+    /// Images taken or HLS segments closed.
+    pub items: Arc<AtomicU64>,
     /// The end of stream has been written out (the file is complete).
     pub finished: Arc<AtomicBool>,
     /// RTMP: only bytes the server received count as flowing.
@@ -134,6 +139,7 @@ impl OutputBin {
                 let name = std::path::Path::new(&location)
                     .file_name()
                     .map(|n| n.to_string_lossy().into_owned());
+                self.items.fetch_add(1, Ordering::Relaxed);
                 if let (Some(name), Some(opened), Some(closed)) =
                     (name, hls.opened_at.take(), running_time)
                 {
@@ -187,7 +193,14 @@ pub fn build(
     media: ProgramMedia,
 ) -> Result<OutputBin, OutputError> {
     let bin = gst::Bin::with_name(&format!("output-{key}"));
+    if let OutputTarget::Images(job) = target {
+        let sink = super::images::build(&bin, key, job)?;
+        let mut output = finish_bin(bin, sink, false, None);
+        output.items = job.count.clone();
+        return Ok(output);
+    }
     let (mux, sink, leaky, pads) = match target {
+        OutputTarget::Images(_) => unreachable!("handled above"),
         OutputTarget::Mp4 { path } => {
             if let Some(dir) = path.parent() {
                 std::fs::create_dir_all(dir).map_err(|e| {
@@ -294,7 +307,6 @@ pub fn build(
         bin.add_pad(&ghost)?;
         mux_pads.push(mux_pad);
     }
-    let finished = Arc::new(AtomicBool::new(false));
     let hls = match target {
         OutputTarget::Hls { segments, .. } => {
             let input_ended = Arc::new(AtomicBool::new(false));
@@ -307,18 +319,28 @@ pub fn build(
                 input_ended,
             })
         }
-        _ => {
-            if let Some(pad) = sink.static_pad("sink") {
-                on_eos(&pad, finished.clone());
-            }
-            None
-        }
+        _ => None,
     };
+    Ok(finish_bin(bin, sink, leaky, hls))
+}
+
+/// Counts the bytes reaching `sink` and notes the end of stream there.
+fn finish_bin(
+    bin: gst::Bin,
+    sink: gst::Element,
+    network: bool,
+    hls: Option<HlsState>,
+) -> OutputBin {
+    let finished = Arc::new(AtomicBool::new(false));
+    if hls.is_none()
+        && let Some(pad) = sink.static_pad("sink")
+    {
+        on_eos(&pad, finished.clone());
+    }
     let bytes = Arc::new(AtomicU64::new(0));
     let counter = bytes.clone();
-    sink.static_pad("sink")
-        .ok_or_else(|| OutputError::Build("sink without sink pad".into()))?
-        .add_probe(
+    if let Some(pad) = sink.static_pad("sink") {
+        pad.add_probe(
             gst::PadProbeType::BUFFER | gst::PadProbeType::BUFFER_LIST,
             move |_, info| {
                 let size = match &info.data {
@@ -330,14 +352,16 @@ pub fn build(
                 gst::PadProbeReturn::Ok
             },
         );
-    Ok(OutputBin {
+    }
+    OutputBin {
         bin,
         sink,
         bytes,
+        items: Arc::default(),
         finished,
-        network: leaky,
+        network,
         hls,
-    })
+    }
 }
 
 /// Raises `flag` when end of stream passes `pad`.

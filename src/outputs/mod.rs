@@ -5,6 +5,7 @@
 pub mod destination;
 pub mod fmp4;
 pub mod hls;
+pub mod images;
 pub mod media;
 pub mod playlist;
 pub mod upload;

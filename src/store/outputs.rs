@@ -23,6 +23,7 @@ pub struct OutputRow {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub object_key: Option<String>,
+    pub items: i64,
 }
 
 #[derive(Debug, Clone)]
@@ -45,6 +46,8 @@ pub struct OutputUpdate {
     pub last_error: Option<String>,
     pub add_retries: i32,
     pub bytes_sent: Option<i64>,
+    /// Images or HLS segments made so far.
+    pub items: Option<i64>,
 }
 
 pub(super) async fn insert_outputs(
@@ -100,6 +103,7 @@ impl Store {
                 last_error = COALESCE($3, last_error),
                 retries = retries + $4,
                 bytes_sent = COALESCE($5, bytes_sent),
+                items = COALESCE($6, items),
                 updated_at = now()
              WHERE id = $1",
         )
@@ -108,6 +112,7 @@ impl Store {
         .bind(&update.last_error)
         .bind(update.add_retries)
         .bind(update.bytes_sent)
+        .bind(update.items)
         .execute(&self.pool)
         .await?;
         Ok(())

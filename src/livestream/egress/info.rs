@@ -79,6 +79,7 @@ pub fn egress_info(details: &LivestreamDetails) -> proto::EgressInfo {
         stream_results: of_kind(details, "rtmp").map(stream_info).collect(),
         file_results: of_kind(details, "mp4").map(file_info).collect(),
         segment_results: of_kind(details, "hls").map(segments_info).collect(),
+        image_results: of_kind(details, "images").map(images_info).collect(),
         error: row.error.clone().unwrap_or_default(),
         request: Some(request),
         ..Default::default()
@@ -199,6 +200,19 @@ fn file_info(output: &OutputRow) -> proto::FileInfo {
     }
 }
 
+fn images_info(output: &OutputRow) -> proto::ImagesInfo {
+    let (started_at, ended_at, _) = file_span(output);
+    proto::ImagesInfo {
+        filename_prefix: output
+            .object_key
+            .clone()
+            .unwrap_or_else(|| output.url.clone()),
+        image_count: output.items,
+        started_at,
+        ended_at,
+    }
+}
+
 fn segments_info(output: &OutputRow) -> proto::SegmentsInfo {
     let (started_at, ended_at, duration) = file_span(output);
     proto::SegmentsInfo {
@@ -210,6 +224,7 @@ fn segments_info(output: &OutputRow) -> proto::SegmentsInfo {
             .to_string(),
         playlist_location: output.url.clone(),
         size: output.bytes_sent,
+        segment_count: output.items,
         started_at,
         ended_at,
         duration,

@@ -9,8 +9,8 @@ use crate::config::LimitsConfig;
 use crate::layout::LayoutTemplates;
 use crate::livestream::preset::{DEFAULT_PRESET, EncodingPreset};
 use crate::livestream::request::{
-    Capabilities, DEFAULT_LATENCY_MODE, GoLive, HlsNaming, NamedDestination, RequestWebhooks,
-    ValidationError, validate_layout, validate_room_name,
+    Capabilities, DEFAULT_LATENCY_MODE, GoLive, HlsNaming, ImagePlan, NamedDestination,
+    RequestWebhooks, ValidationError, validate_layout, validate_room_name,
 };
 use crate::livestream::runner::TrackSelection;
 use crate::outputs::{Destination, DestinationType, ProgramMedia};
@@ -205,17 +205,15 @@ fn go_live(
 ) -> Result<GoLive, ValidationError> {
     validate_room_name(&program.room_name)?;
     let webhooks = request_webhooks(webhooks, context.keys)?;
-    if !outputs.images.is_empty() {
-        return Err(invalid("image_outputs are not supported yet"));
-    }
     let preset = preset(encoding)?;
+    let images = images(&outputs.images, &program, &preset, context)?;
     let room_name = &program.room_name;
     let destinations = stream_destinations(&outputs.streams, context.limits)?;
     let mp4_path = file_path(&outputs.files, room_name, program.media, context)?;
     let hls = segments(&outputs.segments, room_name, context)?;
-    if destinations.is_empty() && mp4_path.is_none() && hls.is_none() {
+    if destinations.is_empty() && mp4_path.is_none() && hls.is_none() && images.is_empty() {
         return Err(invalid(
-            "no outputs: give stream_outputs, file_outputs or segment_outputs",
+            "no outputs: give stream_outputs, file_outputs, segment_outputs or image_outputs",
         ));
     }
     Ok(GoLive {
@@ -235,7 +233,71 @@ fn go_live(
         selection: program.selection,
         room_sid: Some(context.room_id.clone()),
         webhooks,
+        images,
     })
+}
+
+/// Image outputs: JPEG stills of the program, by default at its size.
+fn images(
+    outputs: &[proto::ImageOutput],
+    program: &Program,
+    preset: &EncodingPreset,
+    context: &EgressContext,
+) -> Result<Vec<ImagePlan>, ValidationError> {
+    use crate::outputs::images::ImageSuffix;
+    if outputs.len() > 4 {
+        return Err(invalid("image_outputs: at most 4 per egress"));
+    }
+    if !outputs.is_empty() && !program.media.has_video() {
+        return Err(invalid(
+            "image_outputs need video; this egress is audio only",
+        ));
+    }
+    outputs
+        .iter()
+        .map(|output| {
+            if output.output.is_some() {
+                return Err(invalid(
+                    "image_outputs: per-request upload settings are not supported yet; images go to the server's storage.bucket",
+                ));
+            }
+            match proto::ImageCodec::try_from(output.image_codec) {
+                Ok(proto::ImageCodec::IcDefault | proto::ImageCodec::IcJpeg) => {}
+                _ => return Err(invalid("image_outputs: image_codec must be JPEG")),
+            }
+            let suffix = match proto::ImageFileSuffix::try_from(output.filename_suffix) {
+                Ok(proto::ImageFileSuffix::ImageSuffixIndex) => ImageSuffix::Index,
+                Ok(proto::ImageFileSuffix::ImageSuffixTimestamp) => ImageSuffix::Timestamp,
+                Ok(proto::ImageFileSuffix::ImageSuffixNoneOverwrite) => ImageSuffix::Overwrite,
+                Err(_) => return Err(invalid("image_outputs: unknown filename_suffix")),
+            };
+            let or = |value: i32, default: u32| if value == 0 { default } else { value as u32 };
+            let (width, height) = (or(output.width, preset.width), or(output.height, preset.height));
+            if !(16..=3840).contains(&width) || !(16..=3840).contains(&height) || output.width < 0 || output.height < 0 {
+                return Err(invalid("image_outputs: width and height must be 16–3840"));
+            }
+            let interval_secs = match output.capture_interval {
+                0 => 10,
+                secs @ 1..=3600 => secs,
+                _ => return Err(invalid("image_outputs: capture_interval must be 1–3600 s")),
+            };
+            let template = if output.filename_prefix.is_empty() {
+                "{room_name}"
+            } else {
+                &output.filename_prefix
+            };
+            let prefix = render(template, &program.room_name, context);
+            let prefix = prefix.trim_matches('/').to_string();
+            check_relative(&prefix)?;
+            Ok(ImagePlan {
+                prefix,
+                interval_secs,
+                width,
+                height,
+                suffix,
+            })
+        })
+        .collect()
 }
 
 /// An egress request's own webhook URLs; LiveKit signs them with the API
