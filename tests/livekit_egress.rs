@@ -162,8 +162,11 @@ fn probe_1080p(path: &Path) -> f64 {
         (Some(WIDTH as u64), Some(HEIGHT as u64)),
         "{probed}"
     );
+    // LiveKit's defaults for EncodingOptions: H.264 Main, AAC at 44.1 kHz.
+    assert_eq!(video["profile"], "Main", "{probed}");
     let audio = stream(&probed, "audio").expect("an audio stream");
     assert_eq!(audio["codec_name"], "aac", "{probed}");
+    assert_eq!(audio["sample_rate"], "44100", "{probed}");
     duration(&probed)
 }
 

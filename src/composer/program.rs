@@ -32,6 +32,10 @@ pub struct ProgramSettings {
     pub fps: u32,
     pub video_bitrate_kbps: u32,
     pub audio_bitrate_bps: u32,
+    /// The encoded audio's sample rate (the mix runs at [`AUDIO_RATE`]).
+    pub audio_rate: u32,
+    /// `baseline`, `main` or `high`; None = x264's choice (high).
+    pub h264_profile: Option<String>,
     /// Keyframe every this many seconds (2 s by default; ≤ the HLS segment length).
     pub keyframe_interval_secs: f64,
     pub layout: String,
@@ -54,6 +58,8 @@ impl ProgramSettings {
             fps,
             video_bitrate_kbps,
             audio_bitrate_bps: 128_000,
+            audio_rate: AUDIO_RATE as u32,
+            h264_profile: None,
             keyframe_interval_secs: 2.0,
             layout: layout.to_string(),
             background_image: None,
@@ -159,13 +165,14 @@ pub fn build(settings: &ProgramSettings) -> Result<Program, ComposerError> {
     let keyframe_frames = (f64::from(settings.fps) * settings.keyframe_interval_secs).round();
     x264.set_property("key-int-max", (keyframe_frames as u32).max(1));
     let h264parse = element("h264parse", "h264parse")?;
-    let h264_caps = caps_filter(
-        "h264-caps",
-        gst::Caps::builder("video/x-h264")
-            .field("stream-format", "avc")
-            .field("alignment", "au")
-            .build(),
-    )?;
+    let mut h264 = gst::Caps::builder("video/x-h264")
+        .field("stream-format", "avc")
+        .field("alignment", "au");
+    if let Some(profile) = &settings.h264_profile {
+        // x264 follows the profile downstream asks for.
+        h264 = h264.field("profile", profile.as_str());
+    }
+    let h264_caps = caps_filter("h264-caps", h264.build())?;
     let video_tee = element("tee", "video-tee")?;
     video_tee.set_property("allow-not-linked", true);
 
@@ -185,6 +192,13 @@ pub fn build(settings: &ProgramSettings) -> Result<Program, ComposerError> {
             .build(),
     )?;
     let audioconvert = element("audioconvert", "mix-convert")?;
+    let resample = element("audioresample", "encode-resample")?;
+    let encode_caps = caps_filter(
+        "encode-caps",
+        gst::Caps::builder("audio/x-raw")
+            .field("rate", settings.audio_rate as i32)
+            .build(),
+    )?;
     let aac = element("avenc_aac", "aac")?;
     aac.set_property("bitrate", settings.audio_bitrate_bps as i32);
     let aacparse = element("aacparse", "aacparse")?;
@@ -207,6 +221,8 @@ pub fn build(settings: &ProgramSettings) -> Result<Program, ComposerError> {
         &audiomixer,
         &mixed_caps,
         &audioconvert,
+        &resample,
+        &encode_caps,
         &aac,
         &aacparse,
         &audio_tee,

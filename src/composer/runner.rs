@@ -69,6 +69,8 @@ impl Runner for MediaEngine {
         settings.selection = spec.selection.clone();
         settings.audio_bitrate_bps = preset.audio_bitrate_kbps * 1000;
         settings.keyframe_interval_secs = preset.keyframe_interval_secs;
+        settings.audio_rate = preset.audio_rate;
+        settings.h264_profile = preset.h264_profile.clone();
         settings.retry_budget = self.retry_budget;
         let (events, events_rx) = mpsc::channel(RUN_EVENTS);
         let feed = RoomFeed {

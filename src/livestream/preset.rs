@@ -13,7 +13,14 @@ pub struct EncodingPreset {
     pub audio_bitrate_kbps: u32,
     /// At most this long between keyframes.
     pub keyframe_interval_secs: f64,
+    /// The encoded audio's sample rate.
+    pub audio_rate: u32,
+    /// `baseline`, `main` or `high`; None = the encoder's choice.
+    pub h264_profile: Option<String>,
 }
+
+/// The program's own sample rate (Opus from WebRTC is 48 kHz).
+pub const DEFAULT_AUDIO_RATE: u32 = 48_000;
 
 /// AAC at 128 kbps, as LiveKit's presets.
 pub const DEFAULT_AUDIO_KBPS: u32 = 128;
@@ -58,6 +65,8 @@ impl EncodingPreset {
                 video_bitrate_kbps: kbps,
                 audio_bitrate_kbps: DEFAULT_AUDIO_KBPS,
                 keyframe_interval_secs: DEFAULT_KEYFRAME_SECS,
+                audio_rate: DEFAULT_AUDIO_RATE,
+                h264_profile: None,
             })
     }
 
@@ -76,6 +85,8 @@ impl EncodingPreset {
                 video_bitrate_kbps: kbps,
                 audio_bitrate_kbps: DEFAULT_AUDIO_KBPS,
                 keyframe_interval_secs: DEFAULT_KEYFRAME_SECS,
+                audio_rate: DEFAULT_AUDIO_RATE,
+                h264_profile: None,
             })
     }
 

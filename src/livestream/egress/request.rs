@@ -336,6 +336,9 @@ fn request_webhooks(
     }))
 }
 
+/// LiveKit encodes egress audio at 44.1 kHz unless told otherwise.
+const EGRESS_AUDIO_RATE: u32 = 44_100;
+
 /// A preset by name, or EncodingOptions over LiveKit's documented defaults.
 fn preset(encoding: Encoding) -> Result<EncodingPreset, ValidationError> {
     let preset = match encoding {
@@ -346,9 +349,14 @@ fn preset(encoding: Encoding) -> Result<EncodingPreset, ValidationError> {
             .and_then(|p| EncodingPreset::by_name(p.as_str_name())),
         Encoding::Advanced(advanced) => return advanced_options(&advanced),
     };
-    preset.ok_or_else(|| {
-        invalid("preset: not a transcoding preset (PASSTHROUGH needs a track egress)")
-    })
+    preset
+        .map(|preset| EncodingPreset {
+            audio_rate: EGRESS_AUDIO_RATE,
+            ..preset
+        })
+        .ok_or_else(|| {
+            invalid("preset: not a transcoding preset (PASSTHROUGH needs a track egress)")
+        })
 }
 
 /// LiveKit's video bitrates are kbps; a value above this is read as bits per
@@ -385,14 +393,21 @@ fn advanced_options(options: &proto::EncodingOptions) -> Result<EncodingPreset, 
         ));
     }
     use proto::VideoCodec as V;
-    match V::try_from(options.video_codec) {
-        Ok(V::DefaultVc | V::H264Baseline | V::H264Main | V::H264High) => {}
+    let h264_profile = match V::try_from(options.video_codec) {
+        Ok(V::DefaultVc | V::H264Main) => "main",
+        Ok(V::H264Baseline) => "baseline",
+        Ok(V::H264High) => "high",
         _ => {
             return Err(invalid(
                 "encoding: video_codec must be one of the H.264 profiles",
             ));
         }
-    }
+    };
+    let audio_rate = match options.audio_frequency {
+        0 => EGRESS_AUDIO_RATE,
+        rate @ (44_100 | 48_000) => rate as u32,
+        _ => return Err(invalid("encoding: audio_frequency must be 44100 or 48000")),
+    };
     use proto::AudioCodec as A;
     match A::try_from(options.audio_codec) {
         Ok(A::DefaultAc | A::Opus | A::Aac) => {}
@@ -410,6 +425,8 @@ fn advanced_options(options: &proto::EncodingOptions) -> Result<EncodingPreset, 
         video_bitrate_kbps: video_kbps as u32,
         audio_bitrate_kbps: audio_kbps as u32,
         keyframe_interval_secs: if keyframe == 0.0 { 4.0 } else { keyframe },
+        audio_rate,
+        h264_profile: Some(h264_profile.to_string()),
     })
 }
 
