@@ -353,3 +353,103 @@ async fn auto_egress_from_create_room_records_once_someone_joins(pool: PgPool) {
         frame.pixel(640, 360)
     );
 }
+
+#[sqlx::test(migrator = "onair::store::MIGRATOR")]
+async fn python_uploads_go_to_the_requests_own_bucket(pool: PgPool) {
+    // A bucket only the request's credentials open; the server has none.
+    let s3 = S3Server::start_with_keys("egress-key", "egress-secret-0123456789");
+    let storage = s3.storage("their-bucket").await;
+    let recordings = tempfile::tempdir().unwrap();
+    let server = live_server(pool, recordings.path(), None).await;
+    let room = "py-own-bucket";
+    let _alice = join(&server, room, "alice", RED).await;
+    let mut py = SdkDriver::python(&server.base, KEY, SECRET);
+    let upload = json!({
+        "access_key": "egress-key",
+        "secret": "egress-secret-0123456789",
+        "endpoint": format!("http://127.0.0.1:{}", s3.port),
+        "region": "us-east-1",
+        "bucket": "their-bucket",
+        "force_path_style": true,
+    });
+    let info = py
+        .call(
+            "egress",
+            "start_room_composite_egress",
+            json!([{
+                "room_name": room,
+                "file_outputs": [{ "filepath": "{room_name}/program.mp4", "s3": upload }],
+                "segment_outputs": [{ "filename_prefix": "{room_name}/hls", "segment_duration": 2, "s3": upload }],
+            }]),
+        )
+        .await
+        .expect("start_room_composite_egress with s3 settings");
+    let id = info["egress_id"].as_str().unwrap().to_string();
+    assert!(
+        !info.to_string().contains("egress-secret"),
+        "the secret came back: {info}"
+    );
+    wait_for_egress(&mut py, &id, "EGRESS_ACTIVE", GO_LIVE).await;
+    tokio::time::sleep(HOLD).await;
+    py.call("egress", "stop_egress", json!([{ "egress_id": id }]))
+        .await
+        .unwrap();
+
+    let key = format!("{room}/program.mp4");
+    let info = wait_for_info(&mut py, &id, Duration::from_secs(30), |i| {
+        i["file_results"][0]["location"] != ""
+    })
+    .await;
+    assert_eq!(
+        info["file_results"][0]["location"],
+        format!("s3://their-bucket/{key}")
+    );
+    let local = recordings.path().join("downloaded.mp4");
+    std::fs::write(
+        &local,
+        storage
+            .store
+            .get(&key)
+            .await
+            .expect("the MP4 is in their bucket"),
+    )
+    .unwrap();
+    let probed = probe(&local);
+    assert_eq!(stream(&probed, "video").unwrap()["codec_name"], "h264");
+    assert!(duration(&probed) > 5.0, "{probed}");
+    let playlist_key = format!("{room}/hls/playlist.m3u8");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let text = storage
+            .store
+            .get(&playlist_key)
+            .await
+            .map(String::from_utf8);
+        if let Ok(Ok(text)) = text
+            && text.contains("#EXT-X-ENDLIST")
+        {
+            assert!(text.contains(".ts"), "{text}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "no VOD playlist in their bucket");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    // A request without credentials never borrows the server's.
+    let refused = py
+        .call(
+            "egress",
+            "start_room_composite_egress",
+            json!([{
+                "room_name": room,
+                "file_outputs": [{ "filepath": "x.mp4", "s3": { "bucket": "their-bucket" } }],
+            }]),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(
+        refused.code.as_deref(),
+        Some("invalid_argument"),
+        "{refused}"
+    );
+}

@@ -98,7 +98,7 @@ async fn a_large_recording_goes_up_in_parts() {
     // Above the 64 MiB single-request threshold: three parts.
     let bytes: Vec<u8> = (0..70 * 1024 * 1024u32).map(|i| (i % 251) as u8).collect();
     std::fs::write(&file, &bytes).unwrap();
-    let url = upload::upload_recording(&storage.store, &file, "big/recording.mp4")
+    let url = upload::upload_recording(&storage.store, &file, "big/recording.mp4", true)
         .await
         .unwrap();
     assert_eq!(url, "s3://parts/big/recording.mp4");

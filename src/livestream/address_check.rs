@@ -23,23 +23,46 @@ pub async fn check_public(
         let Some((host, port)) = named.destination.host_port() else {
             continue;
         };
-        let addresses = tokio::net::lookup_host((host.as_str(), port))
-            .await
-            .map_err(|e| ValidationError {
-                code: "unresolvable_destination",
-                message: format!("destination `{}`: cannot resolve {host}: {e}", named.name),
-            })?;
-        for address in addresses {
-            if is_internal(address.ip()) {
-                return Err(ValidationError {
-                    code: "private_destination",
-                    message: format!(
-                        "destination `{}` resolves to {} (loopback or private); set limits.allow_private_destinations to allow it",
-                        named.name,
-                        address.ip()
-                    ),
-                });
-            }
+        check_host(&host, port, &format!("destination `{}`", named.name)).await?;
+    }
+    Ok(())
+}
+
+/// Object storage named by a request (egress upload settings): its endpoint
+/// must be public too, unless private destinations are allowed.
+pub async fn check_endpoint(endpoint: &str, allow_private: bool) -> Result<(), ValidationError> {
+    let url = url::Url::parse(endpoint).ok();
+    let host_port = url
+        .as_ref()
+        .and_then(|u| Some((u.host_str()?.to_string(), u.port_or_known_default()?)));
+    match host_port {
+        _ if allow_private => Ok(()),
+        Some((host, port)) => {
+            check_host(&host, port, &format!("storage endpoint `{endpoint}`")).await
+        }
+        None => Err(ValidationError {
+            code: "invalid_argument",
+            message: format!("storage endpoint `{endpoint}` is not an http(s) URL"),
+        }),
+    }
+}
+
+async fn check_host(host: &str, port: u16, what: &str) -> Result<(), ValidationError> {
+    let addresses = tokio::net::lookup_host((host, port))
+        .await
+        .map_err(|e| ValidationError {
+            code: "unresolvable_destination",
+            message: format!("{what}: cannot resolve {host}: {e}"),
+        })?;
+    for address in addresses {
+        if is_internal(address.ip()) {
+            return Err(ValidationError {
+                code: "private_destination",
+                message: format!(
+                    "{what} resolves to {} (loopback or private); set limits.allow_private_destinations to allow it",
+                    address.ip()
+                ),
+            });
         }
     }
     Ok(())

@@ -94,6 +94,8 @@ pub struct GoLive {
     /// The MP4's path relative to the recordings directory; None = the
     /// default `{room}-{id}.mp4`.
     pub mp4_path: Option<String>,
+    /// Where the MP4 is uploaded when the request named its own bucket.
+    pub mp4_upload: Option<crate::config::StorageConfig>,
     /// HLS naming asked for by an egress request.
     pub hls_naming: Option<HlsNaming>,
     /// What is composed, in LiveKit's terms (`room_composite`, …).
@@ -118,20 +120,24 @@ pub struct RequestWebhooks {
 /// An image output as asked for: stills every `interval_secs` at
 /// `width`×`height`, named `prefix` + suffix (a path relative to the
 /// recordings directory, and the object key prefix when uploaded).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct ImagePlan {
     pub prefix: String,
     pub interval_secs: u32,
     pub width: u32,
     pub height: u32,
     pub suffix: crate::outputs::images::ImageSuffix,
+    /// The request's own bucket; None = the server's.
+    pub upload: Option<crate::config::StorageConfig>,
 }
 
 /// An egress request's HLS settings; None fields take the server's.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct HlsNaming {
     pub prefix: Option<String>,
     pub segment_secs: Option<u32>,
+    /// The request's own bucket; None = the server's.
+    pub upload: Option<crate::config::StorageConfig>,
 }
 
 #[derive(Debug, Clone)]
@@ -257,6 +263,7 @@ impl GoLiveRequest {
             mp4,
             media,
             mp4_path: None,
+            mp4_upload: None,
             hls_naming: None,
             source_type: "room_composite",
             selection: TrackSelection::Room,

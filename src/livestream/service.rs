@@ -144,6 +144,8 @@ pub struct LivestreamService {
     runs: Mutex<HashMap<Uuid, Arc<ActiveRun>>>,
     /// Egress requests' own webhook URLs, until their livestream ends.
     request_webhooks: Mutex<HashMap<Uuid, WebhookNotifier>>,
+    /// Egress requests' own buckets for their MP4, until it is uploaded.
+    request_uploads: Mutex<HashMap<Uuid, Storage>>,
 }
 
 impl LivestreamService {
@@ -154,6 +156,7 @@ impl LivestreamService {
             settings,
             runs: Mutex::new(HashMap::new()),
             request_webhooks: Mutex::new(HashMap::new()),
+            request_uploads: Mutex::new(HashMap::new()),
         })
     }
 
@@ -190,6 +193,11 @@ impl LivestreamService {
     ) -> Result<LivestreamDetails, LivestreamError> {
         let allow_private = self.settings.limits.allow_private_destinations;
         address_check::check_public(&go_live.destinations, allow_private).await?;
+        for config in request_storages(&go_live) {
+            if !config.endpoint.is_empty() {
+                address_check::check_endpoint(&config.endpoint, allow_private).await?;
+            }
+        }
         if !caller.may_record(Some(&go_live.room_name)) {
             return Err(LivestreamError::Forbidden(format!(
                 "this token may not record room `{}` (needs the roomRecord grant for it)",
@@ -203,6 +211,13 @@ impl LivestreamService {
 
         let id = Uuid::new_v4();
         let outputs = self.plan_outputs(id, &go_live)?;
+        if let Some(config) = &go_live.mp4_upload {
+            let storage = request_storage(config)?;
+            self.request_uploads
+                .lock()
+                .expect("uploads lock")
+                .insert(id, storage);
+        }
         let new = NewLivestream {
             id,
             user_id: caller.user_id.clone(),
@@ -630,24 +645,24 @@ impl LivestreamService {
         }
         outputs.extend(go_live.destinations.iter().map(rtmp_output));
         for plan in &go_live.images {
-            outputs.push(self.plan_images(plan));
+            outputs.push(self.plan_images(plan)?);
         }
         Ok(outputs)
     }
 
     /// Stills under the recordings directory, uploaded to the bucket (when
     /// one is configured) under the same prefix.
-    fn plan_images(&self, plan: &ImagePlan) -> (NewOutput, OutputSpec) {
+    fn plan_images(&self, plan: &ImagePlan) -> Result<(NewOutput, OutputSpec), LivestreamError> {
         let local = self.settings.recordings_dir.join(&plan.prefix);
         let (dir, name) = match (local.parent(), local.file_name()) {
             (Some(dir), Some(name)) => (dir.to_path_buf(), name.to_string_lossy().into_owned()),
             _ => (self.settings.recordings_dir.clone(), "image".to_string()),
         };
-        let upload = self
-            .settings
-            .storage
-            .as_ref()
-            .map(|s| (s.store.clone(), plan.prefix.clone()));
+        let storage = match &plan.upload {
+            Some(config) => Some(request_storage(config)?),
+            None => self.settings.storage.clone(),
+        };
+        let upload = storage.map(|s| (s.store, plan.prefix.clone()));
         let job = ImageJob {
             dir,
             name,
@@ -665,7 +680,7 @@ impl LivestreamService {
             OutputTarget::Images(job),
         );
         row.object_key = Some(plan.prefix.clone());
-        (row, spec)
+        Ok((row, spec))
     }
 
     /// Segments are cut under the recordings directory and published to the
@@ -676,9 +691,17 @@ impl LivestreamService {
         room_name: &str,
         naming: &HlsNaming,
     ) -> Result<(NewOutput, OutputSpec), LivestreamError> {
-        let storage = self.settings.storage.as_ref().ok_or_else(|| {
-            LivestreamError::Unavailable("HLS needs object storage (storage.bucket)".into())
-        })?;
+        // A request's own bucket is not the server's: its segments are cut
+        // where a restart does not resume them into the server's bucket.
+        let (storage, local_root) = match &naming.upload {
+            Some(config) => (request_storage(config)?, "hls-request"),
+            None => (
+                self.settings.storage.clone().ok_or_else(|| {
+                    LivestreamError::Unavailable("HLS needs object storage (storage.bucket)".into())
+                })?,
+                "hls",
+            ),
+        };
         let prefix = naming.prefix.clone().unwrap_or_else(|| {
             ObjectPath {
                 room_name,
@@ -691,7 +714,7 @@ impl LivestreamService {
             dir: self
                 .settings
                 .recordings_dir
-                .join("hls")
+                .join(local_root)
                 .join(id.to_string()),
             prefix,
             segment_secs: naming
@@ -719,12 +742,22 @@ impl LivestreamService {
     /// (when configured); each output row learns its object's address once
     /// the store confirms it.
     async fn upload_recordings(&self, id: Uuid) {
-        let Some(storage) = self.settings.storage.clone() else {
-            return;
+        let own = self
+            .request_uploads
+            .lock()
+            .expect("uploads lock")
+            .remove(&id);
+        // A request's own bucket, else the server's when it uploads MP4s.
+        let storage = match own.clone() {
+            Some(storage) => storage,
+            None => match self.settings.storage.clone() {
+                Some(storage) if storage.config.upload_mp4 => storage,
+                _ => return,
+            },
         };
-        if !storage.config.upload_mp4 {
-            return;
-        }
+        // Only uploads to the server's bucket are resumed after a restart
+        // (the marker would have to hold the request's credentials).
+        let resumable = own.is_none();
         let (row, outputs) = match (
             self.store.livestream(id).await,
             self.store.outputs_of(&[id]).await,
@@ -751,7 +784,7 @@ impl LivestreamService {
             });
             let (storage, db) = (storage.clone(), self.store.clone());
             tokio::spawn(async move {
-                match upload_recording(&storage.store, &file, &key).await {
+                match upload_recording(&storage.store, &file, &key, resumable).await {
                     Ok(url) => {
                         if let Err(error) = db.set_output_uploaded(output.id, &url).await {
                             tracing::warn!(output = %output.id, %error, "could not record the upload");
@@ -1099,6 +1132,24 @@ impl LivestreamService {
             participants_composed,
         })
     }
+}
+
+/// The buckets an egress request named for its outputs.
+fn request_storages(go_live: &GoLive) -> impl Iterator<Item = &crate::config::StorageConfig> {
+    go_live
+        .mp4_upload
+        .iter()
+        .chain(go_live.hls_naming.iter().flat_map(|n| n.upload.iter()))
+        .chain(go_live.images.iter().flat_map(|i| i.upload.iter()))
+}
+
+fn request_storage(config: &crate::config::StorageConfig) -> Result<Storage, LivestreamError> {
+    Storage::from_config(config).ok_or_else(|| {
+        LivestreamError::Invalid(ValidationError {
+            code: "invalid_argument",
+            message: "s3: the upload settings name no bucket".into(),
+        })
+    })
 }
 
 /// The selection's columns.

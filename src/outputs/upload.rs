@@ -16,13 +16,18 @@ fn marker_of(file: &Path) -> PathBuf {
 }
 
 /// Uploads `file` to `key`, retrying until the store takes it, then deletes
-/// the local copy. Returns the object's `s3://` address.
+/// the local copy. Returns the object's `s3://` address. A `resumable`
+/// upload leaves a marker so a restart finishes it (into the server's
+/// bucket: uploads to other buckets are not resumable).
 pub async fn upload_recording(
     store: &ObjectStore,
     file: &Path,
     key: &str,
+    resumable: bool,
 ) -> std::io::Result<String> {
-    std::fs::write(marker_of(file), key)?;
+    if resumable {
+        std::fs::write(marker_of(file), key)?;
+    }
     finish(store, file, key).await;
     Ok(store.describe(key))
 }
@@ -35,16 +40,14 @@ async fn finish(store: &ObjectStore, file: &Path, key: &str) {
     let _ = std::fs::remove_file(marker_of(file));
 }
 
-/// Finishes the uploads a previous run left in `dir`.
+/// Finishes the uploads a previous run left in `dir` and its
+/// subdirectories (an egress's `filepath` may name one), but not in the
+/// HLS working directories.
 pub fn resume_all(dir: &Path, store: &ObjectStore) -> Vec<tokio::task::JoinHandle<()>> {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return Vec::new();
-    };
+    let mut markers = Vec::new();
+    find_markers(dir, &mut markers);
     let mut tasks = Vec::new();
-    for marker in entries.filter_map(Result::ok).map(|e| e.path()) {
-        if marker.extension().is_none_or(|e| e != MARKER_SUFFIX) {
-            continue;
-        }
+    for marker in markers {
         let file = marker.with_extension("");
         let Ok(key) = std::fs::read_to_string(&marker) else {
             continue;
@@ -61,6 +64,20 @@ pub fn resume_all(dir: &Path, store: &ObjectStore) -> Vec<tokio::task::JoinHandl
         }));
     }
     tasks
+}
+
+fn find_markers(dir: &Path, markers: &mut Vec<PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for path in entries.filter_map(Result::ok).map(|e| e.path()) {
+        let name = path.file_name().unwrap_or_default();
+        if path.is_dir() && name != "hls" && name != "hls-request" {
+            find_markers(&path, markers);
+        } else if path.extension().is_some_and(|e| e == MARKER_SUFFIX) {
+            markers.push(path);
+        }
+    }
 }
 
 #[cfg(test)]

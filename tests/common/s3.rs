@@ -14,6 +14,8 @@ use onair::storage::Storage;
 pub struct S3Server {
     child: Option<Child>,
     pub port: u16,
+    /// Access key and secret it demands (None: it takes unsigned requests).
+    pub credentials: Option<(String, String)>,
     /// Dropped after the server (field order).
     pub root: tempfile::TempDir,
 }
@@ -33,6 +35,20 @@ impl S3Server {
         let mut server = S3Server {
             child: None,
             port: free_port(),
+            credentials: None,
+            root,
+        };
+        server.spawn();
+        server
+    }
+
+    /// A server that checks request signatures against this key pair.
+    pub fn start_with_keys(access_key: &str, secret: &str) -> S3Server {
+        let root = tempfile::tempdir().unwrap();
+        let mut server = S3Server {
+            child: None,
+            port: free_port(),
+            credentials: Some((access_key.to_string(), secret.to_string())),
             root,
         };
         server.spawn();
@@ -46,7 +62,11 @@ impl S3Server {
             "{} is missing: run scripts/s3-server",
             binary.display()
         );
-        let child = Command::new(binary)
+        let mut command = Command::new(binary);
+        if let Some((key, secret)) = &self.credentials {
+            command.args(["--access-key", key, "--secret-key", secret]);
+        }
+        let child = command
             .args(["--host", "127.0.0.1", "--port", &self.port.to_string()])
             .arg(self.root.path())
             .stdout(Stdio::null())
@@ -82,8 +102,17 @@ impl S3Server {
             bucket: bucket.into(),
             // s3s-fs without keys takes unsigned requests, so ffprobe can read
             // playlists over plain HTTP as a player would from a public bucket.
-            access_key_id: String::new(),
-            secret_access_key: Secret::new(""),
+            access_key_id: self
+                .credentials
+                .as_ref()
+                .map(|c| c.0.clone())
+                .unwrap_or_default(),
+            secret_access_key: Secret::new(
+                self.credentials
+                    .as_ref()
+                    .map(|c| c.1.clone())
+                    .unwrap_or_default(),
+            ),
             path_style: true,
             hls_segment_secs: 2,
             hls_path: "hls/{room_name}/{livestream_id}".into(),

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use livekit_protocol as proto;
 
 use crate::auth::KeyRing;
-use crate::config::LimitsConfig;
+use crate::config::{LimitsConfig, Secret, StorageConfig};
 use crate::layout::LayoutTemplates;
 use crate::livestream::preset::{DEFAULT_PRESET, EncodingPreset};
 use crate::livestream::request::{
@@ -209,7 +209,8 @@ fn go_live(
     let images = images(&outputs.images, &program, &preset, context)?;
     let room_name = &program.room_name;
     let destinations = stream_destinations(&outputs.streams, context.limits)?;
-    let mp4_path = file_path(&outputs.files, room_name, program.media, context)?;
+    let (mp4_path, mp4_upload) = file_path(&outputs.files, room_name, program.media, context)?
+        .map_or((None, None), |(path, upload)| (Some(path), upload));
     let hls = segments(&outputs.segments, room_name, context)?;
     if destinations.is_empty() && mp4_path.is_none() && hls.is_none() && images.is_empty() {
         return Err(invalid(
@@ -228,6 +229,7 @@ fn go_live(
         mp4: mp4_path.is_some(),
         media: program.media,
         mp4_path,
+        mp4_upload,
         hls_naming: hls,
         source_type: program.source_type,
         selection: program.selection,
@@ -256,11 +258,12 @@ fn images(
     outputs
         .iter()
         .map(|output| {
-            if output.output.is_some() {
-                return Err(invalid(
-                    "image_outputs: per-request upload settings are not supported yet; images go to the server's storage.bucket",
-                ));
-            }
+            use proto::image_output::Output as Upload;
+            let upload = match &output.output {
+                None => None,
+                Some(Upload::S3(s3)) => Some(storage_config(s3, "image_outputs")?),
+                Some(_) => return Err(unsupported_storage("image_outputs")),
+            };
             match proto::ImageCodec::try_from(output.image_codec) {
                 Ok(proto::ImageCodec::IcDefault | proto::ImageCodec::IcJpeg) => {}
                 _ => return Err(invalid("image_outputs: image_codec must be JPEG")),
@@ -272,8 +275,15 @@ fn images(
                 Err(_) => return Err(invalid("image_outputs: unknown filename_suffix")),
             };
             let or = |value: i32, default: u32| if value == 0 { default } else { value as u32 };
-            let (width, height) = (or(output.width, preset.width), or(output.height, preset.height));
-            if !(16..=3840).contains(&width) || !(16..=3840).contains(&height) || output.width < 0 || output.height < 0 {
+            let (width, height) = (
+                or(output.width, preset.width),
+                or(output.height, preset.height),
+            );
+            if !(16..=3840).contains(&width)
+                || !(16..=3840).contains(&height)
+                || output.width < 0
+                || output.height < 0
+            {
                 return Err(invalid("image_outputs: width and height must be 16–3840"));
             }
             let interval_secs = match output.capture_interval {
@@ -295,6 +305,7 @@ fn images(
                 width,
                 height,
                 suffix,
+                upload,
             })
         })
         .collect()
@@ -491,7 +502,7 @@ fn file_path(
     room_name: &str,
     media: ProgramMedia,
     context: &EgressContext,
-) -> Result<Option<String>, ValidationError> {
+) -> Result<Option<(String, Option<StorageConfig>)>, ValidationError> {
     let file = match files {
         [] => return Ok(None),
         [file] => file,
@@ -507,11 +518,12 @@ fn file_path(
             ));
         }
     }
-    if file.output.is_some() {
-        return Err(invalid(
-            "file_outputs: per-request upload settings are not supported yet; the server's storage.* settings upload recordings",
-        ));
-    }
+    use proto::encoded_file_output::Output as Upload;
+    let upload = match &file.output {
+        None => None,
+        Some(Upload::S3(s3)) => Some(storage_config(s3, "file_outputs")?),
+        Some(_) => return Err(unsupported_storage("file_outputs")),
+    };
     let mut path = render(&file.filepath, room_name, context);
     if path.is_empty() || path.ends_with('/') {
         path.push_str(&render("{room_name}-{time}", room_name, context));
@@ -520,7 +532,7 @@ fn file_path(
         path.push_str(".mp4");
     }
     check_relative(&path)?;
-    Ok(Some(path))
+    Ok(Some((path, upload)))
 }
 
 /// HLS naming: `filename_prefix` (a template) becomes the object prefix,
@@ -535,14 +547,15 @@ fn segments(
         [segment] => segment,
         _ => return Err(invalid("segment_outputs: at most one per egress")),
     };
-    if !context.capabilities.hls {
+    use proto::segmented_file_output::Output as Upload;
+    let upload = match &segment.output {
+        None => None,
+        Some(Upload::S3(s3)) => Some(storage_config(s3, "segment_outputs")?),
+        Some(_) => return Err(unsupported_storage("segment_outputs")),
+    };
+    if upload.is_none() && !context.capabilities.hls {
         return Err(invalid(
-            "segment_outputs: this server has no object storage configured (storage.bucket)",
-        ));
-    }
-    if segment.output.is_some() {
-        return Err(invalid(
-            "segment_outputs: per-request upload settings are not supported yet; segments go to the server's storage.bucket",
+            "segment_outputs: give s3 upload settings; this server has no object storage configured (storage.bucket)",
         ));
     }
     let prefix = render(&segment.filename_prefix, room_name, context);
@@ -558,7 +571,55 @@ fn segments(
     Ok(Some(HlsNaming {
         prefix: Some(prefix).filter(|p| !p.is_empty()),
         segment_secs,
+        upload,
     }))
+}
+
+/// A request's own S3 upload settings as a storage configuration. Its
+/// credentials must be given: the server's ambient AWS credentials never go
+/// to a bucket a request names.
+fn storage_config(s3: &proto::S3Upload, what: &str) -> Result<StorageConfig, ValidationError> {
+    if s3.bucket.is_empty() || s3.access_key.is_empty() || s3.secret.is_empty() {
+        return Err(invalid(format!(
+            "{what}.s3: bucket, access_key and secret are required"
+        )));
+    }
+    if !s3.session_token.is_empty() || !s3.assume_role_arn.is_empty() || s3.proxy.is_some() {
+        return Err(invalid(format!(
+            "{what}.s3: session tokens, assumed roles and proxies are not supported"
+        )));
+    }
+    let config = StorageConfig {
+        endpoint: s3.endpoint.clone(),
+        region: if s3.region.is_empty() {
+            "us-east-1".into()
+        } else {
+            s3.region.clone()
+        },
+        bucket: s3.bucket.clone(),
+        access_key_id: s3.access_key.clone(),
+        secret_access_key: Secret::new(s3.secret.clone()),
+        path_style: s3.force_path_style,
+        // Keys come from the request, not from these templates.
+        hls_segment_secs: 4,
+        hls_path: String::new(),
+        upload_mp4: true,
+        mp4_path: String::new(),
+    };
+    if !config.endpoint.is_empty()
+        && !url::Url::parse(&config.endpoint).is_ok_and(|u| matches!(u.scheme(), "http" | "https"))
+    {
+        return Err(invalid(format!(
+            "{what}.s3: endpoint must be an http(s) URL"
+        )));
+    }
+    Ok(config)
+}
+
+fn unsupported_storage(what: &str) -> ValidationError {
+    invalid(format!(
+        "{what}: only s3 upload settings are supported (S3 and S3-compatible stores); gcp, azure and aliOSS are not"
+    ))
 }
 
 fn render(template: &str, room_name: &str, context: &EgressContext) -> String {
