@@ -12,8 +12,9 @@
 //!
 //! A video file starts on a keyframe: until the first one reaches the muxer
 //! everything else is dropped, and the publisher is asked for one every
-//! second. Every container survives a crash of the recorder: WebM clusters
-//! and Ogg pages are written as they fill, and the MP4 is fragmented.
+//! second. Every container survives a killed recorder: the file is written
+//! unbuffered, WebM blocks and Ogg pages go out as they are made, and the
+//! MP4 is fragmented (a crash loses at most the last second).
 //!
 //! One task consumes the subscription's events and owns the pipeline; the
 //! GStreamer calls that may block (state changes) run on the blocking pool,
@@ -341,10 +342,10 @@ impl Recorder {
                     let _ = recording.src.push_buffer(buffer);
                 }
             }
-            RoomEvent::TrackPublished(info) if info.sid == self.track => {
-                if self.recording.is_none() && !self.room_closed {
-                    self.begin(&info).await?;
-                }
+            RoomEvent::TrackPublished(info)
+                if info.sid == self.track && self.recording.is_none() && !self.room_closed =>
+            {
+                self.begin(&info).await?;
             }
             RoomEvent::TrackUnpublished { track } if track == self.track => {
                 self.close_room("the track was unpublished").await;
@@ -375,7 +376,7 @@ impl Recorder {
 
     /// Builds the pipeline for the published track and starts it.
     async fn begin(&mut self, info: &TrackInfo) -> Result<(), String> {
-        let pipeline = build(
+        let recording = build(
             info,
             &self.path,
             self.bytes.clone(),
@@ -384,11 +385,11 @@ impl Recorder {
         )
         .map_err(|e| e.to_string())?;
         let started = {
-            let pipeline = pipeline.pipeline.clone();
+            let pipeline = recording.pipeline.clone();
             tokio::task::spawn_blocking(move || pipeline.set_state(gst::State::Playing)).await
         };
         let kind = info.kind;
-        self.recording = Some(pipeline);
+        self.recording = Some(recording);
         if !matches!(started, Ok(Ok(_))) {
             return Err("the track egress pipeline refused to play".into());
         }
@@ -573,7 +574,13 @@ fn build(
         }
     }
     let mux = match container {
-        Container::WebM => make("webmmux")?,
+        Container::WebM => {
+            let mux = make("webmmux")?;
+            // The file starts at 0, not at the pipeline's running time when
+            // the first keyframe came.
+            mux.set_property("offset-to-zero", true);
+            mux
+        }
         Container::Ogg => make("oggmux")?,
         Container::Mp4 => {
             let mux = make("mp4mux")?;
@@ -584,10 +591,33 @@ fn build(
     let sink = make("filesink")?;
     sink.set_property("location", path.to_string_lossy().as_ref());
     sink.set_property("async", false);
+    // Unbuffered: what the muxer wrote is in the file at once, so a killed
+    // recorder leaves everything up to the last cluster, page or fragment
+    // (a 64 kB write buffer would hold seconds of a low-bitrate track).
+    sink.set_property_from_str("buffer-mode", "unbuffered");
 
     let mut chain: Vec<gst::Element> = vec![src.clone().upcast(), jitter, depay.clone()];
     if let Some(parser) = parser {
         chain.push(make(parser)?);
+    }
+    if info.codec == Codec::H264 {
+        // Senders change resolution as they adapt (new SPS/PPS). mp4mux
+        // would add a sample description for the new caps and, rewriting
+        // its grown header at the end, overwrite the first fragment. As
+        // avc3 the parameter sets travel with every keyframe, so the new
+        // caps are kept from the muxer (see `keep_first_caps`).
+        let parser = chain[chain.len() - 1].clone();
+        parser.set_property("config-interval", -1i32);
+        let caps = make("capsfilter")?;
+        caps.set_property(
+            "caps",
+            gst::Caps::builder("video/x-h264")
+                .field("stream-format", "avc3")
+                .field("alignment", "au")
+                .build(),
+        );
+        keep_first_caps(&caps)?;
+        chain.push(caps);
     }
     let last = chain[chain.len() - 1].clone();
     chain.extend([mux.clone(), sink.clone()]);
@@ -646,6 +676,29 @@ fn start_on_keyframe(
             }
         }
     });
+    Ok(())
+}
+
+/// Lets only the first caps `element` sends on through: the stream's later
+/// changes are in-band (H.264 as avc3).
+fn keep_first_caps(element: &gst::Element) -> Result<(), ComposerError> {
+    let pad = element
+        .static_pad("src")
+        .ok_or_else(|| ComposerError::Pipeline(format!("{} has no src pad", element.name())))?;
+    let sent = AtomicBool::new(false);
+    pad.add_probe(
+        gst::PadProbeType::EVENT_DOWNSTREAM,
+        move |_, probe| match &probe.data {
+            Some(gst::PadProbeData::Event(event)) if event.type_() == gst::EventType::Caps => {
+                if sent.swap(true, Ordering::Relaxed) {
+                    tracing::debug!(?event, "in-band caps change kept from the muxer");
+                    return gst::PadProbeReturn::Drop;
+                }
+                gst::PadProbeReturn::Ok
+            }
+            _ => gst::PadProbeReturn::Ok,
+        },
+    );
     Ok(())
 }
 
