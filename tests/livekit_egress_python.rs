@@ -453,3 +453,42 @@ async fn python_uploads_go_to_the_requests_own_bucket(pool: PgPool) {
         "{refused}"
     );
 }
+
+#[sqlx::test(migrator = "onair::store::MIGRATOR")]
+async fn python_audio_only_egress_writes_ogg_opus(pool: PgPool) {
+    let recordings = tempfile::tempdir().unwrap();
+    let server = live_server(pool, recordings.path(), None).await;
+    let room = "py-audio";
+    let _alice = join(&server, room, "alice", RED).await;
+    let mut py = SdkDriver::python(&server.base, KEY, SECRET);
+    // LiveKit's DEFAULT_FILETYPE for audio only is Ogg (Opus).
+    let info = py
+        .call(
+            "egress",
+            "start_room_composite_egress",
+            json!([{ "room_name": room, "audio_only": true, "file_outputs": [{ "filepath": "talk" }] }]),
+        )
+        .await
+        .expect("audio-only egress");
+    let id = info["egress_id"].as_str().unwrap().to_string();
+    wait_for_egress(&mut py, &id, "EGRESS_ACTIVE", GO_LIVE).await;
+    tokio::time::sleep(HOLD).await;
+    let stopped = py
+        .call("egress", "stop_egress", json!([{ "egress_id": id }]))
+        .await
+        .unwrap();
+    assert_eq!(
+        stopped["file_results"][0]["filename"], "talk.ogg",
+        "{stopped}"
+    );
+    let path = recordings.path().join("talk.ogg");
+    let probed = probe(&path);
+    assert!(stream(&probed, "video").is_none(), "{probed}");
+    let audio = stream(&probed, "audio").unwrap();
+    assert_eq!(audio["codec_name"], "opus", "{probed}");
+    assert!(duration(&probed) > 5.0, "{probed}");
+    assert!(
+        common::media::audio_rms(&path, 2.0, 2.0) > 0.01,
+        "the recording is silent"
+    );
+}

@@ -663,6 +663,11 @@ impl Actor {
                 (&self.program.program_tee, "video", true),
                 (&self.program.audio_tee, "audio", false),
             ]
+        } else if matches!(spec.target, OutputTarget::Ogg { .. }) {
+            [
+                (&self.program.video_tee, "video", false),
+                (&self.program.raw_audio_tee, "audio", true),
+            ]
         } else {
             [
                 (&self.program.video_tee, "video", media.has_video()),
@@ -687,7 +692,7 @@ impl Actor {
                 .sync_state_with_parent()
                 .map_err(|e| failed(e.to_string()))?;
         }
-        if live && !images {
+        if live && media.has_video() && !images && !tee_pads.is_empty() {
             // A late joiner must start on a keyframe.
             let event = gst_video::UpstreamForceKeyUnitEvent::builder()
                 .all_headers(true)
@@ -916,6 +921,7 @@ fn target_kind(target: &OutputTarget) -> &'static str {
     match target {
         OutputTarget::Rtmp { .. } => "rtmp",
         OutputTarget::Mp4 { .. } => "mp4",
+        OutputTarget::Ogg { .. } => "ogg",
         OutputTarget::Hls { .. } => "hls",
         OutputTarget::Images(_) => "images",
     }

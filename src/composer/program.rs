@@ -84,6 +84,8 @@ pub struct Program {
     pub audio_tee: gst::Element,
     /// The raw program before encoding (image outputs take stills from it).
     pub program_tee: gst::Element,
+    /// The raw mix before AAC (Ogg/Opus files encode it themselves).
+    pub raw_audio_tee: gst::Element,
     /// The compositor pad the background feeds.
     pub background_pad: gst::Pad,
     /// The encoder's input; counts program frames.
@@ -192,6 +194,7 @@ pub fn build(settings: &ProgramSettings) -> Result<Program, ComposerError> {
             .build(),
     )?;
     let audioconvert = element("audioconvert", "mix-convert")?;
+    let raw_audio_tee = element("tee", "raw-audio-tee")?;
     let resample = element("audioresample", "encode-resample")?;
     let encode_caps = caps_filter(
         "encode-caps",
@@ -221,6 +224,7 @@ pub fn build(settings: &ProgramSettings) -> Result<Program, ComposerError> {
         &audiomixer,
         &mixed_caps,
         &audioconvert,
+        &raw_audio_tee,
         &resample,
         &encode_caps,
         &aac,
@@ -269,6 +273,7 @@ pub fn build(settings: &ProgramSettings) -> Result<Program, ComposerError> {
         video_tee,
         audio_tee,
         program_tee,
+        raw_audio_tee,
         encoder_sink,
         preview,
         live_preview,

@@ -94,6 +94,8 @@ pub struct GoLive {
     /// The MP4's path relative to the recordings directory; None = the
     /// default `{room}-{id}.mp4`.
     pub mp4_path: Option<String>,
+    /// The recording's container (Ogg/Opus for LiveKit's audio-only files).
+    pub file_kind: FileKind,
     /// Where the MP4 is uploaded when the request named its own bucket.
     pub mp4_upload: Option<crate::config::StorageConfig>,
     /// HLS naming asked for by an egress request.
@@ -115,6 +117,24 @@ pub struct RequestWebhooks {
     pub urls: Vec<url::Url>,
     pub api_key: String,
     pub api_secret: crate::config::Secret,
+}
+
+/// A recording's container.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum FileKind {
+    #[default]
+    Mp4,
+    Ogg,
+}
+
+impl FileKind {
+    /// The output kind stored, which is also the file extension.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FileKind::Mp4 => "mp4",
+            FileKind::Ogg => "ogg",
+        }
+    }
 }
 
 /// An image output as asked for: stills every `interval_secs` at
@@ -263,6 +283,7 @@ impl GoLiveRequest {
             mp4,
             media,
             mp4_path: None,
+            file_kind: FileKind::Mp4,
             mp4_upload: None,
             hls_naming: None,
             source_type: "room_composite",

@@ -13,8 +13,8 @@ use super::egress;
 use super::mux_live::MuxLive;
 use super::preset::EncodingPreset;
 use super::request::{
-    Capabilities, GoLive, GoLiveRequest, HlsNaming, ImagePlan, NamedDestination, UpdateRequest,
-    ValidationError,
+    Capabilities, FileKind, GoLive, GoLiveRequest, HlsNaming, ImagePlan, NamedDestination,
+    UpdateRequest, ValidationError,
 };
 use super::runner::{
     LiveSpec, OutputSpec, OutputTarget, RunControl, RunEvent, Runner, StartError, TrackSelection,
@@ -31,6 +31,9 @@ use crate::storage::{ObjectPath, Storage};
 use crate::store::{
     EventRow, LivestreamRow, NewLivestream, NewOutput, OutputRow, OutputUpdate, Store, StoreError,
 };
+
+/// Output kinds that are finished files, uploaded on completion.
+const RECORDING_KINDS: [&str; 3] = ["mp4", "ogg", "webm"];
 
 /// Why a program was stopped when nobody asked (`stop_reason`).
 pub const STOP_MAX_DURATION: &str = "max duration reached";
@@ -617,9 +620,10 @@ impl LivestreamService {
     ) -> Result<Vec<(NewOutput, OutputSpec)>, LivestreamError> {
         let mut outputs = Vec::new();
         if go_live.mp4 {
+            let kind = go_live.file_kind;
             let file = match &go_live.mp4_path {
                 Some(path) => path.clone(),
-                None => format!("{}-{id}.mp4", go_live.room_name),
+                None => format!("{}-{id}.{}", go_live.room_name, kind.as_str()),
             };
             let path = self.settings.recordings_dir.join(file);
             if let Some(dir) = path.parent() {
@@ -629,11 +633,18 @@ impl LivestreamService {
                     ))
                 })?;
             }
+            let target = match kind {
+                FileKind::Mp4 => OutputTarget::Mp4 { path: path.clone() },
+                FileKind::Ogg => OutputTarget::Ogg {
+                    path: path.clone(),
+                    bitrate_bps: go_live.preset.audio_bitrate_kbps * 1000,
+                },
+            };
             let (mut row, spec) = file_output(
-                "mp4",
+                kind.as_str(),
                 "recording",
                 path.display().to_string(),
-                OutputTarget::Mp4 { path },
+                target,
             );
             // An egress request's filepath is also the object key it uploads to.
             row.object_key = go_live.mp4_path.clone();
@@ -769,7 +780,10 @@ impl LivestreamService {
             }
             (Ok(None), _) => return,
         };
-        for output in outputs.into_iter().filter(|o| o.kind == "mp4") {
+        for output in outputs
+            .into_iter()
+            .filter(|o| RECORDING_KINDS.contains(&o.kind.as_str()))
+        {
             let file = PathBuf::from(&output.url);
             if !file.exists() {
                 continue;

@@ -31,6 +31,11 @@ pub enum OutputTarget {
     Mp4 {
         path: PathBuf,
     },
+    /// Opus in Ogg, encoded from the raw mix (LiveKit's audio-only files).
+    Ogg {
+        path: PathBuf,
+        bitrate_bps: u32,
+    },
     /// Segments are cut into `dir` and handed to `segments` as they close.
     Hls {
         dir: PathBuf,
@@ -202,17 +207,13 @@ pub fn build(
     let (mux, sink, leaky, pads) = match target {
         OutputTarget::Images(_) => unreachable!("handled above"),
         OutputTarget::Mp4 { path } => {
-            if let Some(dir) = path.parent() {
-                std::fs::create_dir_all(dir).map_err(|e| {
-                    OutputError::Build(format!("cannot create {}: {e}", dir.display()))
-                })?;
-            }
             let mux = make("mp4mux", &format!("mux-{key}"))?;
             mux.set_property("fragment-duration", MP4_FRAGMENT_MS);
-            let sink = make("filesink", &format!("sink-{key}"))?;
-            sink.set_property("location", path.to_string_lossy().as_ref());
-            sink.set_property("async", false);
-            (mux, sink, false, ["video_%u", "audio_%u"])
+            (mux, file_sink(key, path)?, false, ["video_%u", "audio_%u"])
+        }
+        OutputTarget::Ogg { path, .. } => {
+            let mux = make("oggmux", &format!("mux-{key}"))?;
+            (mux, file_sink(key, path)?, false, ["video_%u", "audio_%u"])
         }
         OutputTarget::Rtmp { url } => {
             let mux = make("flvmux", &format!("mux-{key}"))?;
@@ -255,7 +256,14 @@ pub fn build(
         bin.add_many([&mux, &sink])?;
         mux.link(&sink)?;
     }
-    let wanted = [media.has_video(), media.has_audio()];
+    let ogg_bitrate = match target {
+        OutputTarget::Ogg { bitrate_bps, .. } => Some(*bitrate_bps),
+        _ => None,
+    };
+    let wanted = match ogg_bitrate {
+        Some(_) => [false, true],
+        None => [media.has_video(), media.has_audio()],
+    };
     let mut mux_pads = Vec::new();
     for ((kind, template), _) in ["video", "audio"]
         .into_iter()
@@ -287,6 +295,13 @@ pub fn build(
                     .build(),
             );
             chain.extend([parse, caps]);
+        }
+        if let (Some(bitrate), "audio") = (ogg_bitrate, kind) {
+            let convert = make("audioconvert", &format!("convert-{key}"))?;
+            let resample = make("audioresample", &format!("resample-{key}"))?;
+            let opus = make("opusenc", &format!("opus-{key}"))?;
+            opus.set_property("bitrate", bitrate as i32);
+            chain.extend([convert, resample, opus]);
         }
         bin.add_many(&chain)?;
         gst::Element::link_many(&chain)?;
@@ -322,6 +337,18 @@ pub fn build(
         _ => None,
     };
     Ok(finish_bin(bin, sink, leaky, hls))
+}
+
+/// A filesink writing `path` (its directory made first).
+fn file_sink(key: &str, path: &std::path::Path) -> Result<gst::Element, OutputError> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| OutputError::Build(format!("cannot create {}: {e}", dir.display())))?;
+    }
+    let sink = make("filesink", &format!("sink-{key}"))?;
+    sink.set_property("location", path.to_string_lossy().as_ref());
+    sink.set_property("async", false);
+    Ok(sink)
 }
 
 /// Counts the bytes reaching `sink` and notes the end of stream there.

@@ -34,7 +34,12 @@ pub async fn upload_recording(
 
 async fn finish(store: &ObjectStore, file: &Path, key: &str) {
     let what = store.describe(key);
-    until_stored("mp4", &what, || store.put_file(key, file, "video/mp4")).await;
+    let content_type = match file.extension().and_then(|e| e.to_str()) {
+        Some("ogg") => "audio/ogg",
+        Some("webm") => "video/webm",
+        _ => "video/mp4",
+    };
+    until_stored("mp4", &what, || store.put_file(key, file, content_type)).await;
     tracing::info!(recording = %file.display(), object = %what, "recording uploaded; local copy removed");
     let _ = std::fs::remove_file(file);
     let _ = std::fs::remove_file(marker_of(file));

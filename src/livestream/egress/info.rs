@@ -77,7 +77,12 @@ pub fn egress_info(details: &LivestreamDetails) -> proto::EgressInfo {
         ended_at: nanos(row.ended_at),
         updated_at: nanos(Some(row.updated_at)),
         stream_results: of_kind(details, "rtmp").map(stream_info).collect(),
-        file_results: of_kind(details, "mp4").map(file_info).collect(),
+        file_results: details
+            .outputs
+            .iter()
+            .filter(|o| matches!(o.kind.as_str(), "mp4" | "ogg" | "webm"))
+            .map(file_info)
+            .collect(),
         segment_results: of_kind(details, "hls").map(segments_info).collect(),
         image_results: of_kind(details, "images").map(images_info).collect(),
         error: row.error.clone().unwrap_or_default(),

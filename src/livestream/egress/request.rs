@@ -9,7 +9,7 @@ use crate::config::{LimitsConfig, Secret, StorageConfig};
 use crate::layout::LayoutTemplates;
 use crate::livestream::preset::{DEFAULT_PRESET, EncodingPreset};
 use crate::livestream::request::{
-    Capabilities, DEFAULT_LATENCY_MODE, GoLive, HlsNaming, ImagePlan, NamedDestination,
+    Capabilities, DEFAULT_LATENCY_MODE, FileKind, GoLive, HlsNaming, ImagePlan, NamedDestination,
     RequestWebhooks, ValidationError, validate_layout, validate_room_name,
 };
 use crate::livestream::runner::TrackSelection;
@@ -209,8 +209,11 @@ fn go_live(
     let images = images(&outputs.images, &program, &preset, context)?;
     let room_name = &program.room_name;
     let destinations = stream_destinations(&outputs.streams, context.limits)?;
-    let (mp4_path, mp4_upload) = file_path(&outputs.files, room_name, program.media, context)?
-        .map_or((None, None), |(path, upload)| (Some(path), upload));
+    let (mp4_path, file_kind, mp4_upload) =
+        match file_path(&outputs.files, room_name, program.media, context)? {
+            Some((path, kind, upload)) => (Some(path), kind, upload),
+            None => (None, FileKind::Mp4, None),
+        };
     let hls = segments(&outputs.segments, room_name, context)?;
     if destinations.is_empty() && mp4_path.is_none() && hls.is_none() && images.is_empty() {
         return Err(invalid(
@@ -229,6 +232,7 @@ fn go_live(
         mp4: mp4_path.is_some(),
         media: program.media,
         mp4_path,
+        file_kind,
         mp4_upload,
         hls_naming: hls,
         source_type: program.source_type,
@@ -502,22 +506,30 @@ fn file_path(
     room_name: &str,
     media: ProgramMedia,
     context: &EgressContext,
-) -> Result<Option<(String, Option<StorageConfig>)>, ValidationError> {
+) -> Result<Option<(String, FileKind, Option<StorageConfig>)>, ValidationError> {
     let file = match files {
         [] => return Ok(None),
         [file] => file,
         _ => return Err(invalid("file_outputs: at most one file output per egress")),
     };
+    // LiveKit's DEFAULT_FILETYPE: Ogg (Opus) for audio only, else MP4.
     use proto::EncodedFileType as F;
-    match F::try_from(file.file_type) {
-        Ok(F::Mp4) => {}
-        Ok(F::DefaultFiletype) if media != ProgramMedia::AudioOnly => {}
-        _ => {
+    let kind = match F::try_from(file.file_type) {
+        Ok(F::Mp4) => FileKind::Mp4,
+        Ok(F::Ogg) if media == ProgramMedia::AudioOnly => FileKind::Ogg,
+        Ok(F::DefaultFiletype) if media == ProgramMedia::AudioOnly => FileKind::Ogg,
+        Ok(F::DefaultFiletype) => FileKind::Mp4,
+        Ok(F::Ogg) => {
             return Err(invalid(
-                "file_outputs: onair writes MP4 files (H.264/AAC); OGG and MP3 are not supported yet",
+                "file_outputs: OGG files are for audio-only egresses",
             ));
         }
-    }
+        _ => {
+            return Err(invalid(
+                "file_outputs: file_type must be MP4 or (audio only) OGG; MP3 is not supported",
+            ));
+        }
+    };
     use proto::encoded_file_output::Output as Upload;
     let upload = match &file.output {
         None => None,
@@ -528,11 +540,12 @@ fn file_path(
     if path.is_empty() || path.ends_with('/') {
         path.push_str(&render("{room_name}-{time}", room_name, context));
     }
-    if !path.to_ascii_lowercase().ends_with(".mp4") {
-        path.push_str(".mp4");
+    let extension = format!(".{}", kind.as_str());
+    if !path.to_ascii_lowercase().ends_with(&extension) {
+        path.push_str(&extension);
     }
     check_relative(&path)?;
-    Ok(Some((path, upload)))
+    Ok(Some((path, kind, upload)))
 }
 
 /// HLS naming: `filename_prefix` (a template) becomes the object prefix,
