@@ -492,3 +492,76 @@ async fn python_audio_only_egress_writes_ogg_opus(pool: PgPool) {
         "the recording is silent"
     );
 }
+
+#[sqlx::test(migrator = "onair::store::MIGRATOR")]
+async fn python_track_egress_writes_the_vp8_track_as_it_is(pool: PgPool) {
+    let recordings = tempfile::tempdir().unwrap();
+    let server = live_server(pool, recordings.path(), None).await;
+    let room = "py-track";
+    let _alice = join(&server, room, "alice", RED).await;
+    let mut py = SdkDriver::python(&server.base, KEY, SECRET);
+    let listed = py
+        .call("room", "list_participants", json!([{ "room": room }]))
+        .await
+        .unwrap();
+    let tracks = listed["participants"][0]["tracks"]
+        .as_array()
+        .unwrap()
+        .clone();
+    let video = tracks.iter().find(|t| t["type"] == "VIDEO").unwrap();
+    assert_eq!(video["mime_type"], "video/VP8");
+    let track_id = video["sid"].as_str().unwrap().to_string();
+
+    let info = py
+        .call(
+            "egress",
+            "start_track_egress",
+            json!([{
+                "room_name": room,
+                "track_id": track_id,
+                "file": { "filepath": "tracks/{publisher_identity}-{track_source}" },
+            }]),
+        )
+        .await
+        .expect("start_track_egress");
+    let id = info["egress_id"].as_str().unwrap().to_string();
+    assert_eq!(info["track"]["track_id"], track_id.as_str(), "{info}");
+    wait_for_egress(&mut py, &id, "EGRESS_ACTIVE", GO_LIVE).await;
+    tokio::time::sleep(HOLD).await;
+    let stopped = py
+        .call("egress", "stop_egress", json!([{ "egress_id": id }]))
+        .await
+        .unwrap();
+    assert_eq!(stopped["status"], "EGRESS_COMPLETE", "{stopped}");
+    assert_eq!(
+        stopped["file_results"][0]["filename"], "tracks/alice-camera.webm",
+        "{stopped}"
+    );
+
+    let path = recordings.path().join("tracks/alice-camera.webm");
+    let probed = probe(&path);
+    let video = stream(&probed, "video").unwrap();
+    assert_eq!(video["codec_name"], "vp8", "{probed}");
+    assert!(stream(&probed, "audio").is_none(), "{probed}");
+    assert!(duration(&probed) > 5.0, "{probed}");
+    let (width, height) = (
+        video["width"].as_u64().unwrap(),
+        video["height"].as_u64().unwrap(),
+    );
+    let frame = Frame::at(&path, 2.0, width as usize, height as usize);
+    assert!(
+        frame.is_near(width as i32 / 4, height as i32 / 4, RED, 40),
+        "{:?}",
+        frame.pixel(width as i32 / 4, height as i32 / 4)
+    );
+    // A track that is not there is the SDK's not-found error.
+    let error = py
+        .call(
+            "egress",
+            "start_track_egress",
+            json!([{ "room_name": room, "track_id": "TR_none", "file": { "filepath": "x" } }]),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(error.code.as_deref(), Some("not_found"), "{error}");
+}

@@ -11,11 +11,12 @@ use uuid::Uuid;
 
 use super::{Composer, ComposerError, ProgramSettings, RoomFeed};
 use crate::layout::{Canvas, LayoutTemplates};
+use crate::livestream::TrackSelection;
 use crate::livestream::{
     LiveSpec, OutputSpec, PreviewFeed, RunControl, RunError, RunHandle, RunReport, Runner,
     StartError,
 };
-use crate::sfu::Sfu;
+use crate::sfu::{Sfu, TrackSid};
 
 /// Run events a program may have unread; they are few (output health, the end).
 const RUN_EVENTS: usize = 64;
@@ -55,6 +56,14 @@ impl Runner for MediaEngine {
             .map_err(|e| {
                 StartError::Failed(format!("cannot join room `{}`: {e}", spec.room_name))
             })?;
+        if let TrackSelection::Track { track, .. } = &spec.selection {
+            let [output] = <[OutputSpec; 1]>::try_from(spec.outputs.clone()).map_err(|_| {
+                StartError::Failed("a track egress has exactly one file output".into())
+            })?;
+            tracing::info!(livestream = %spec.livestream_id, room = %spec.room_name, %track, "track egress joined the room");
+            return super::track_egress::start(room, TrackSid(track.clone()), output)
+                .map_err(|e| StartError::Failed(e.to_string()));
+        }
         let preset = &spec.preset;
         let mut settings = ProgramSettings::new(
             Canvas {

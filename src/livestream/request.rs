@@ -125,6 +125,7 @@ pub enum FileKind {
     #[default]
     Mp4,
     Ogg,
+    WebM,
 }
 
 impl FileKind {
@@ -133,6 +134,7 @@ impl FileKind {
         match self {
             FileKind::Mp4 => "mp4",
             FileKind::Ogg => "ogg",
+            FileKind::WebM => "webm",
         }
     }
 }

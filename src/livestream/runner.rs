@@ -40,6 +40,8 @@ pub enum TrackSelection {
         audio: Option<String>,
         video: Option<String>,
     },
+    /// One track recorded as it is, without a program (track egress).
+    Track { track: String, audio: bool },
 }
 
 impl TrackSelection {
@@ -60,6 +62,7 @@ impl TrackSelection {
             TrackSelection::Tracks { audio, video } => {
                 audio.as_deref() == Some(track) || video.as_deref() == Some(track)
             }
+            TrackSelection::Track { track: wanted, .. } => wanted == track,
         }
     }
 }

@@ -634,7 +634,11 @@ impl LivestreamService {
                 })?;
             }
             let target = match kind {
-                FileKind::Mp4 => OutputTarget::Mp4 { path: path.clone() },
+                // A track egress's recorder picks the container from the codec.
+                _ if matches!(go_live.selection, TrackSelection::Track { .. }) => {
+                    OutputTarget::Mp4 { path: path.clone() }
+                }
+                FileKind::Mp4 | FileKind::WebM => OutputTarget::Mp4 { path: path.clone() },
                 FileKind::Ogg => OutputTarget::Ogg {
                     path: path.clone(),
                     bitrate_bps: go_live.preset.audio_bitrate_kbps * 1000,
@@ -1181,6 +1185,17 @@ fn with_selection(new: NewLivestream, selection: &TrackSelection) -> NewLivestre
         TrackSelection::Tracks { audio, video } => NewLivestream {
             source_audio_track: audio,
             source_video_track: video,
+            ..new
+        },
+        TrackSelection::Track { track, audio: true } => NewLivestream {
+            source_audio_track: Some(track),
+            ..new
+        },
+        TrackSelection::Track {
+            track,
+            audio: false,
+        } => NewLivestream {
+            source_video_track: Some(track),
             ..new
         },
     }

@@ -7,13 +7,16 @@ use axum::response::Response;
 use livekit_protocol as proto;
 
 use super::{Call, TwirpError};
+use crate::composer::track_egress::Container;
 use crate::livestream::egress::{
-    EgressContext, egress_info, participant, room_composite, stream_url, track_composite,
+    EgressContext, TrackFacts, egress_info, participant, room_composite, stream_url, track,
+    track_composite,
 };
 use crate::livestream::{
     DestinationRequest, GoLive, LivestreamDetails, Target, UpdateRequest, ValidationError,
 };
 use crate::outputs::DestinationType;
+use crate::sfu::TrackKind;
 
 pub const METHODS: [&str; 10] = [
     "StartRoomCompositeEgress",
@@ -48,6 +51,13 @@ pub async fn call(call: &Call, method: &str) -> Result<Response, TwirpError> {
             record(call)?;
             let room = request.room_name.clone();
             start(call, &room, |context| track_composite(request, context)).await
+        }
+        "StartTrackEgress" => {
+            let request: proto::TrackEgressRequest = call.request()?;
+            record(call)?;
+            let room = request.room_name.clone();
+            let facts = track_facts(call, &room, &request.track_id).await?;
+            start(call, &room, |context| track(request, &facts, context)).await
         }
         "UpdateLayout" => {
             let request: proto::UpdateLayoutRequest = call.request()?;
@@ -110,7 +120,7 @@ pub async fn call(call: &Call, method: &str) -> Result<Response, TwirpError> {
             "web egress records a web page in a browser; onair composes rooms natively (use StartRoomCompositeEgress)",
         )),
         other => Err(TwirpError::invalid_argument(format!(
-            "{other} is not supported yet; StartRoomCompositeEgress, StartParticipantEgress and StartTrackCompositeEgress are"
+            "{other} is not supported; use StartRoomCompositeEgress, StartParticipantEgress, StartTrackCompositeEgress or StartTrackEgress"
         ))),
     }
 }
@@ -158,6 +168,42 @@ async fn room_sid(call: &Call, room: &str) -> Result<String, TwirpError> {
         .as_ref()
         .ok_or_else(|| TwirpError::unavailable("the SFU is not running on this node"))?;
     Ok(sfu.room(room).await?.room.sid)
+}
+
+/// The published track a track egress records, and the container its
+/// codec goes into.
+async fn track_facts(call: &Call, room: &str, track_id: &str) -> Result<TrackFacts, TwirpError> {
+    crate::livestream::validate_room_name(room)
+        .map_err(|e| TwirpError::invalid_argument(e.message))?;
+    let sfu = call
+        .state
+        .sfu
+        .as_ref()
+        .ok_or_else(|| TwirpError::unavailable("the SFU is not running on this node"))?;
+    let snapshot = sfu.room(room).await?;
+    let (owner, info) = snapshot
+        .participants
+        .iter()
+        .find_map(|p| {
+            p.tracks
+                .iter()
+                .find(|t| t.sid.as_str() == track_id)
+                .map(|t| (p, t))
+        })
+        .ok_or_else(|| TwirpError::not_found(format!("no track `{track_id}` in room `{room}`")))?;
+    let container = Container::for_codec(info.codec).ok_or_else(|| {
+        TwirpError::invalid_argument(format!(
+            "track `{track_id}` is {}, which this server cannot record without transcoding",
+            info.codec.encoding_name()
+        ))
+    })?;
+    Ok(TrackFacts {
+        sid: track_id.to_string(),
+        audio: info.kind == TrackKind::Audio,
+        source: info.source.name().to_string(),
+        publisher_identity: owner.info.identity.clone(),
+        extension: container.extension(),
+    })
 }
 
 /// An added stream URL as the REST API's destination.

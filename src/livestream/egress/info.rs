@@ -110,6 +110,18 @@ fn request(
             }),
             proto::EgressSourceType::Sdk,
         ),
+        "track" => (
+            Request::Track(proto::TrackEgressRequest {
+                room_name: row.room_name.clone(),
+                track_id: row
+                    .source_video_track
+                    .clone()
+                    .or_else(|| row.source_audio_track.clone())
+                    .unwrap_or_default(),
+                ..Default::default()
+            }),
+            proto::EgressSourceType::Sdk,
+        ),
         "track_composite" => (
             Request::TrackComposite(proto::TrackCompositeEgressRequest {
                 room_name: row.room_name.clone(),

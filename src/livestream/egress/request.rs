@@ -170,6 +170,95 @@ pub fn track_composite(
     go_live(program, encoding, outputs, &request.webhooks, context)
 }
 
+/// What a track egress needs to know of its track (from the SFU).
+pub struct TrackFacts {
+    pub sid: String,
+    pub audio: bool,
+    /// `camera`, `microphone`, `screen_share`, …
+    pub source: String,
+    pub publisher_identity: String,
+    /// The container its codec is recorded in without transcoding.
+    pub extension: &'static str,
+}
+
+/// StartTrackEgress → one track written as it is (no program): VP8/VP9 to
+/// WebM, H.264 to MP4, Opus to Ogg, under the recordings directory or the
+/// request's bucket.
+pub fn track(
+    request: proto::TrackEgressRequest,
+    facts: &TrackFacts,
+    context: &EgressContext,
+) -> Result<GoLive, ValidationError> {
+    use proto::direct_file_output::Output as Upload;
+    use proto::track_egress_request::Output;
+    validate_room_name(&request.room_name)?;
+    let file = match &request.output {
+        Some(Output::File(file)) => file,
+        Some(Output::WebsocketUrl(_)) => {
+            return Err(invalid(
+                "websocket_url: track egress to a WebSocket is not supported; give a file",
+            ));
+        }
+        None => return Err(invalid("give the track egress a file output")),
+    };
+    let upload = match &file.output {
+        None => None,
+        Some(Upload::S3(s3)) => Some(storage_config(s3, "file")?),
+        Some(_) => return Err(unsupported_storage("file")),
+    };
+    let webhooks = request_webhooks(&request.webhooks, context.keys)?;
+    let template = if file.filepath.is_empty() || file.filepath.ends_with('/') {
+        format!("{}{{room_name}}-{{track_id}}-{{time}}", file.filepath)
+    } else {
+        file.filepath.clone()
+    };
+    let mut path = render(&template, &request.room_name, context)
+        .replace("{track_id}", &facts.sid)
+        .replace("{track_type}", if facts.audio { "audio" } else { "video" })
+        .replace("{track_source}", &facts.source)
+        .replace("{publisher_identity}", &facts.publisher_identity);
+    let extension = format!(".{}", facts.extension);
+    if !path.to_ascii_lowercase().ends_with(&extension) {
+        path.push_str(&extension);
+    }
+    check_relative(&path)?;
+    let file_kind = match facts.extension {
+        "ogg" => FileKind::Ogg,
+        "webm" => FileKind::WebM,
+        _ => FileKind::Mp4,
+    };
+    let preset = EncodingPreset::by_name(DEFAULT_PRESET)
+        .ok_or_else(|| invalid("the default preset is missing"))?;
+    Ok(GoLive {
+        room_name: request.room_name,
+        layout: SINGLE_LAYOUT.to_string(),
+        preset,
+        latency_mode: DEFAULT_LATENCY_MODE.to_string(),
+        max_duration_secs: None,
+        mux: false,
+        destinations: Vec::new(),
+        hls: false,
+        mp4: true,
+        media: if facts.audio {
+            ProgramMedia::AudioOnly
+        } else {
+            ProgramMedia::VideoOnly
+        },
+        mp4_path: Some(path),
+        file_kind,
+        mp4_upload: upload,
+        hls_naming: None,
+        source_type: "track",
+        selection: TrackSelection::Track {
+            track: facts.sid.clone(),
+            audio: facts.audio,
+        },
+        room_sid: Some(context.room_id.clone()),
+        webhooks,
+        images: Vec::new(),
+    })
+}
+
 /// A participant or track composite shows one person: the single-speaker
 /// layout fills the picture with them.
 const SINGLE_LAYOUT: &str = "single-speaker";
