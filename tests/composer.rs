@@ -760,6 +760,8 @@ fn hls_output(
         dir: dir.to_path_buf(),
         prefix: prefix.into(),
         segment_secs: storage.config.hls_segment_secs,
+        playlist_name: onair::outputs::hls::DEFAULT_PLAYLIST_NAME.into(),
+        live_playlist_name: None,
     };
     let (segments, publishing) = job.start(storage.store.clone()).unwrap();
     let spec = OutputSpec {

@@ -100,7 +100,10 @@ async fn python_room_composite_to_a_file_and_hls_in_object_storage(pool: PgPool)
                 "layout": "speaker",
                 "preset": "H264_720P_30",
                 "file_outputs": [{ "file_type": "MP4", "filepath": "egress/{room_name}.mp4" }],
-                "segment_outputs": [{ "filename_prefix": "live/{room_name}", "segment_duration": 2 }],
+                "segment_outputs": [{
+                    "filename_prefix": "live/{room_name}", "segment_duration": 2,
+                    "playlist_name": "full.m3u8", "live_playlist_name": "edge",
+                }],
                 "image_outputs": [{
                     "capture_interval": 2, "width": 320, "height": 180,
                     "filename_prefix": "stills/{room_name}",
@@ -189,12 +192,15 @@ async fn python_room_composite_to_a_file_and_hls_in_object_storage(pool: PgPool)
 
     // HLS under the requested prefix, 2 s segments, closed with ENDLIST.
     let segments = &info["segment_results"][0];
-    let playlist_key = format!("live/{room}/playlist.m3u8");
+    let playlist_key = format!("live/{room}/full.m3u8");
     assert_eq!(
         segments["playlist_location"],
         format!("s3://onair/{playlist_key}"),
         "{info}"
     );
+    assert_eq!(segments["live_playlist_name"], "edge.m3u8", "{info}");
+    let count: u32 = segments["segment_count"].as_str().unwrap().parse().unwrap();
+    assert!(count >= 3, "{info}");
     let deadline = Instant::now() + Duration::from_secs(30);
     let playlist = loop {
         let text = storage
@@ -211,9 +217,24 @@ async fn python_room_composite_to_a_file_and_hls_in_object_storage(pool: PgPool)
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
     assert!(playlist.contains("#EXT-X-TARGETDURATION:2"), "{playlist}");
+    assert_eq!(
+        playlist.matches("#EXTINF").count(),
+        count as usize,
+        "{playlist}"
+    );
     let probed = probe(Path::new(&s3.http_url("onair", &playlist_key)));
     assert_eq!(stream(&probed, "audio").unwrap()["codec_name"], "aac");
     assert!(duration(&probed) > 5.0, "{probed}");
+    // The live playlist slides over the last segments.
+    let live = storage
+        .store
+        .get(&format!("live/{room}/edge.m3u8"))
+        .await
+        .map(String::from_utf8)
+        .expect("the live playlist")
+        .unwrap();
+    assert!(!live.contains("PLAYLIST-TYPE"), "{live}");
+    assert!(live.matches("#EXTINF").count() <= 5, "{live}");
 }
 
 #[sqlx::test(migrator = "onair::store::MIGRATOR")]

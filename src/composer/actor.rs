@@ -884,6 +884,12 @@ impl Actor {
                 .iter()
                 .map(|(id, o)| (*id, o.bin.bytes()))
                 .collect(),
+            output_items: self
+                .outputs
+                .iter()
+                .map(|(id, o)| (*id, o.bin.items.load(Ordering::Relaxed)))
+                .filter(|(_, items)| *items > 0)
+                .collect(),
         }
     }
 

@@ -506,6 +506,7 @@ impl Recorder {
     fn report(&self) -> RunReport {
         RunReport {
             output_bytes: vec![(self.output, self.bytes.load(Ordering::Relaxed))],
+            ..RunReport::default()
         }
     }
 }

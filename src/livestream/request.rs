@@ -158,6 +158,9 @@ pub struct ImagePlan {
 pub struct HlsNaming {
     pub prefix: Option<String>,
     pub segment_secs: Option<u32>,
+    pub playlist_name: Option<String>,
+    /// A sliding-window live playlist besides the full one.
+    pub live_playlist_name: Option<String>,
     /// The request's own bucket; None = the server's.
     pub upload: Option<crate::config::StorageConfig>,
 }

@@ -126,6 +126,8 @@ pub enum RunEvent {
 pub struct RunReport {
     /// Bytes written per output.
     pub output_bytes: Vec<(Uuid, u64)>,
+    /// Images or HLS segments made per output (those that make any).
+    pub output_items: Vec<(Uuid, u64)>,
 }
 
 #[derive(Debug, Clone, thiserror::Error, PartialEq)]

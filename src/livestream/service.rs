@@ -23,7 +23,7 @@ use super::state::{Status, TransitionError, parse_stored, transition};
 use crate::auth::Caller;
 use crate::config::LimitsConfig;
 use crate::layout::LayoutTemplates;
-use crate::outputs::hls::HlsJob;
+use crate::outputs::hls::{DEFAULT_PLAYLIST_NAME, HlsJob};
 use crate::outputs::images::ImageJob;
 use crate::outputs::upload::upload_recording;
 use crate::sfu::webhook::WebhookNotifier;
@@ -735,13 +735,22 @@ impl LivestreamService {
             segment_secs: naming
                 .segment_secs
                 .unwrap_or(storage.config.hls_segment_secs),
+            playlist_name: naming
+                .playlist_name
+                .clone()
+                .unwrap_or_else(|| DEFAULT_PLAYLIST_NAME.to_string()),
+            live_playlist_name: naming.live_playlist_name.clone(),
         };
         let url = storage.store.describe(&job.playlist_key());
+        // For HLS, `object_key` holds the live playlist's address, if any.
+        let live_url = job
+            .live_playlist_key()
+            .map(|key| storage.store.describe(&key));
         let (dir, segment_secs) = (job.dir.clone(), job.segment_secs);
         let (segments, _publishing) = job.start(storage.store.clone()).map_err(|e| {
             LivestreamError::Unavailable(format!("cannot prepare the HLS output: {e}"))
         })?;
-        Ok(file_output(
+        let (mut row, spec) = file_output(
             "hls",
             "hls",
             url,
@@ -750,7 +759,9 @@ impl LivestreamService {
                 segment_secs,
                 segments,
             },
-        ))
+        );
+        row.object_key = live_url;
+        Ok((row, spec))
     }
 
     /// Uploads the livestream's finished MP4 recordings in the background
@@ -1016,6 +1027,13 @@ impl LivestreamService {
                 for (output, bytes) in report.output_bytes {
                     let update = OutputUpdate {
                         bytes_sent: Some(bytes as i64),
+                        ..Default::default()
+                    };
+                    self.store.update_output(output, &update).await?;
+                }
+                for (output, items) in report.output_items {
+                    let update = OutputUpdate {
+                        items: Some(items as i64),
                         ..Default::default()
                     };
                     self.store.update_output(output, &update).await?;

@@ -29,9 +29,21 @@ pub struct HlsJob {
     /// The local working directory.
     #[serde(skip)]
     pub dir: PathBuf,
-    /// Object key prefix; the playlist is `<prefix>/playlist.m3u8`.
+    /// Object key prefix; the playlist is `<prefix>/<playlist_name>`.
     pub prefix: String,
     pub segment_secs: u32,
+    /// The full playlist (EVENT while live, VOD at the end).
+    #[serde(default = "default_playlist_name")]
+    pub playlist_name: String,
+    /// Also a sliding-window live playlist under this name.
+    #[serde(default)]
+    pub live_playlist_name: Option<String>,
+}
+
+pub const DEFAULT_PLAYLIST_NAME: &str = PLAYLIST;
+
+fn default_playlist_name() -> String {
+    PLAYLIST.to_string()
 }
 
 /// Hands closed segments to the publishing task; `None` ends the output
@@ -52,7 +64,13 @@ impl HlsSegments {
 
 impl HlsJob {
     pub fn playlist_key(&self) -> String {
-        format!("{}/{PLAYLIST}", self.prefix)
+        format!("{}/{}", self.prefix, self.playlist_name)
+    }
+
+    pub fn live_playlist_key(&self) -> Option<String> {
+        self.live_playlist_name
+            .as_ref()
+            .map(|name| format!("{}/{name}", self.prefix))
     }
 
     /// Records the job on disk and starts publishing; segments are handed
@@ -214,15 +232,23 @@ impl Publisher {
     async fn store_playlist(&self) -> bool {
         let last = self.ended && self.uploaded == self.segments.len();
         let text = playlist::render(&self.segments[..self.uploaded], self.job.segment_secs, last);
-        let key = self.job.playlist_key();
-        until_stored("hls_playlist", &self.store.describe(&key), || {
+        self.put_playlist(&self.job.playlist_key(), text).await;
+        if let Some(key) = self.job.live_playlist_key() {
+            let uploaded = &self.segments[..self.uploaded];
+            let text = playlist::render_live(uploaded, self.job.segment_secs, last);
+            self.put_playlist(&key, text).await;
+        }
+        last
+    }
+
+    async fn put_playlist(&self, key: &str, text: String) {
+        until_stored("hls_playlist", &self.store.describe(key), || {
             self.store.put_bytes(
-                &key,
+                key,
                 text.clone().into_bytes(),
                 "application/vnd.apple.mpegurl",
             )
         })
         .await;
-        last
     }
 }

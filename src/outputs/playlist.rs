@@ -37,6 +37,24 @@ pub fn render(segments: &[Segment], target_secs: u32, ended: bool) -> String {
     out
 }
 
+/// Segments a live (sliding-window) playlist lists: a player joining it
+/// starts near the live edge.
+pub const LIVE_WINDOW: usize = 5;
+
+/// A live playlist of the last [`LIVE_WINDOW`] segments (no playlist type,
+/// the media sequence counting the segments that slid out); `ENDLIST` once
+/// the output ended.
+pub fn render_live(segments: &[Segment], target_secs: u32, ended: bool) -> String {
+    let first = segments.len().saturating_sub(LIVE_WINDOW);
+    let full = render(&segments[first..], target_secs, ended);
+    full.replace(
+        "#EXT-X-MEDIA-SEQUENCE:0\n",
+        &format!("#EXT-X-MEDIA-SEQUENCE:{first}\n"),
+    )
+    .replace("#EXT-X-PLAYLIST-TYPE:EVENT\n", "")
+    .replace("#EXT-X-PLAYLIST-TYPE:VOD\n", "")
+}
+
 /// Reads back a playlist this module wrote (resuming uploads after a restart).
 pub fn parse(text: &str) -> Vec<Segment> {
     let mut segments = Vec::new();
@@ -72,6 +90,21 @@ mod tests {
             name: name.into(),
             duration: Duration::from_millis(ms),
         }
+    }
+
+    #[test]
+    fn the_live_playlist_slides_over_the_last_segments() {
+        let segments: Vec<Segment> = (0..8)
+            .map(|n| segment(&format!("segment{n:05}.ts"), 2000))
+            .collect();
+        let live = render_live(&segments, 2, false);
+        assert!(live.contains("#EXT-X-MEDIA-SEQUENCE:3\n"), "{live}");
+        assert!(!live.contains("PLAYLIST-TYPE"), "{live}");
+        assert!(!live.contains("segment00002.ts") && live.contains("segment00003.ts"));
+        assert_eq!(live.matches("#EXTINF").count(), LIVE_WINDOW);
+        assert!(render_live(&segments, 2, true).ends_with("#EXT-X-ENDLIST\n"));
+        let few = render_live(&segments[..2], 2, false);
+        assert!(few.contains("#EXT-X-MEDIA-SEQUENCE:0\n"), "{few}");
     }
 
     #[test]

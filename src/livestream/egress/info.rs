@@ -232,14 +232,14 @@ fn images_info(output: &OutputRow) -> proto::ImagesInfo {
 
 fn segments_info(output: &OutputRow) -> proto::SegmentsInfo {
     let (started_at, ended_at, duration) = file_span(output);
+    let name = |url: &str| url.rsplit('/').next().unwrap_or_default().to_string();
+    // An HLS output's `object_key` is its live playlist's address.
+    let live = output.object_key.clone().unwrap_or_default();
     proto::SegmentsInfo {
-        playlist_name: output
-            .url
-            .rsplit('/')
-            .next()
-            .unwrap_or_default()
-            .to_string(),
+        playlist_name: name(&output.url),
         playlist_location: output.url.clone(),
+        live_playlist_name: name(&live),
+        live_playlist_location: live,
         size: output.bytes_sent,
         segment_count: output.items,
         started_at,

@@ -670,10 +670,41 @@ fn segments(
         secs @ 1..=60 => Some(secs),
         _ => return Err(invalid("segment_outputs: segment_duration must be 1–60 s")),
     };
+    let playlist_name = playlist_file(&segment.playlist_name, "playlist_name")?;
+    let live_playlist_name = playlist_file(&segment.live_playlist_name, "live_playlist_name")?;
+    if playlist_name.is_some() && playlist_name == live_playlist_name {
+        return Err(invalid(
+            "segment_outputs: playlist_name and live_playlist_name must differ",
+        ));
+    }
     Ok(Some(HlsNaming {
         prefix: Some(prefix).filter(|p| !p.is_empty()),
         segment_secs,
+        playlist_name,
+        live_playlist_name,
         upload,
+    }))
+}
+
+/// A playlist's file name (`.m3u8` added when missing); empty = none.
+fn playlist_file(name: &str, what: &str) -> Result<Option<String>, ValidationError> {
+    if name.is_empty() {
+        return Ok(None);
+    }
+    let ok = name.len() <= 128
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        && !name.starts_with('.');
+    if !ok {
+        return Err(invalid(format!(
+            "segment_outputs: {what} must be a file name of A–Z, a–z, 0–9, `-`, `_`, `.`"
+        )));
+    }
+    Ok(Some(if name.ends_with(".m3u8") {
+        name.to_string()
+    } else {
+        format!("{name}.m3u8")
     }))
 }
 
