@@ -245,6 +245,5 @@ fn segments_info(output: &OutputRow) -> proto::SegmentsInfo {
         started_at,
         ended_at,
         duration,
-        ..Default::default()
     }
 }
