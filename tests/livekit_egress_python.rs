@@ -586,3 +586,89 @@ async fn python_track_egress_writes_the_vp8_track_as_it_is(pool: PgPool) {
         .unwrap_err();
     assert_eq!(error.code.as_deref(), Some("not_found"), "{error}");
 }
+
+/// One channel of `path` (0 = left) from `from` for `seconds`, as samples.
+fn channel(path: &Path, index: usize, from: f64, seconds: f64) -> Vec<f64> {
+    let output = std::process::Command::new("ffmpeg")
+        .args([
+            "-v",
+            "error",
+            "-ss",
+            &format!("{from:.3}"),
+            "-t",
+            &format!("{seconds:.3}"),
+            "-i",
+        ])
+        .arg(path)
+        .args([
+            "-af",
+            &format!("pan=mono|c0=c{index}"),
+            "-ar",
+            "48000",
+            "-f",
+            "s16le",
+            "-",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+        .stdout
+        .chunks_exact(2)
+        .map(|c| f64::from(i16::from_le_bytes([c[0], c[1]])) / 32768.0)
+        .collect()
+}
+
+/// The dominant frequency, from zero crossings (the publishers send sines).
+fn frequency(samples: &[f64]) -> f64 {
+    let crossings = samples
+        .windows(2)
+        .filter(|w| (w[0] < 0.0) != (w[1] < 0.0))
+        .count();
+    crossings as f64 / 2.0 / (samples.len() as f64 / 48000.0)
+}
+
+#[sqlx::test(migrator = "onair::store::MIGRATOR")]
+async fn python_dual_channel_alternate_puts_voices_on_either_side(pool: PgPool) {
+    let recordings = tempfile::tempdir().unwrap();
+    let server = live_server(pool, recordings.path(), None).await;
+    let room = "py-dual";
+    let mut alice = publisher(&server, room, "alice", 120, "200,30,30", 440);
+    alice.event("connected", CONNECT).await;
+    let mut bob = publisher(&server, room, "bob", 120, "30,30,200", 880);
+    bob.event("connected", CONNECT).await;
+    let mut py = SdkDriver::python(&server.base, KEY, SECRET);
+    let info = py
+        .call(
+            "egress",
+            "start_room_composite_egress",
+            json!([{
+                "room_name": room,
+                "audio_only": true,
+                "audio_mixing": "DUAL_CHANNEL_ALTERNATE",
+                "file_outputs": [{ "file_type": "MP4", "filepath": "dual.mp4" }],
+            }]),
+        )
+        .await
+        .expect("dual-channel egress");
+    let id = info["egress_id"].as_str().unwrap().to_string();
+    wait_for_egress(&mut py, &id, "EGRESS_ACTIVE", GO_LIVE).await;
+    tokio::time::sleep(HOLD).await;
+    py.call("egress", "stop_egress", json!([{ "egress_id": id }]))
+        .await
+        .unwrap();
+    let path = recordings.path().join("dual.mp4");
+    let (left, right) = (channel(&path, 0, 3.0, 2.0), channel(&path, 1, 3.0, 2.0));
+    let mut heard = [frequency(&left), frequency(&right)];
+    heard.sort_by(f64::total_cmp);
+    // One voice on each side (which is first depends on the order the
+    // tracks reach the program).
+    assert!(
+        (heard[0] - 440.0).abs() < 40.0 && (heard[1] - 880.0).abs() < 60.0,
+        "{heard:?}"
+    );
+}

@@ -19,7 +19,7 @@ use super::program::{self, Program, ProgramSettings};
 use super::room::RoomState;
 use super::{ComposerError, rtcp, scene};
 use crate::layout::{self, Content, LayoutName, LayoutTemplates, Scene, SpeakerSelector};
-use crate::livestream::{OutputSpec, RunEvent, RunReport};
+use crate::livestream::{AudioMixing, OutputSpec, RunEvent, RunReport};
 use crate::metrics;
 use crate::outputs::{self, OutputBin, OutputTarget};
 use crate::sfu::{RoomEvent, RoomHandle, TrackKind, TrackSid, TrackSource};
@@ -108,6 +108,7 @@ impl Composer {
             events,
             stats: stats.clone(),
             ticks: 0,
+            audio_inputs_added: 0,
             first_frame: None,
             frames_missing: 0,
         };
@@ -226,6 +227,8 @@ struct Actor {
     events: mpsc::Sender<RunEvent>,
     stats: Arc<ComposerStats>,
     ticks: u32,
+    /// Audio inputs added so far (alternate mixing puts them left, right, …).
+    audio_inputs_added: u32,
     /// When the first program frame was counted, and how many were then.
     first_frame: Option<(Instant, u64)>,
     /// Program frames missing so far (counted as dropped).
@@ -542,7 +545,19 @@ impl Actor {
             TrackKind::Video => self.program.compositor.clone(),
             TrackKind::Audio => self.program.audiomixer.clone(),
         };
-        match self.inputs.add(track, &mixer) {
+        let pan = match (track.kind, self.settings.audio_mixing) {
+            (TrackKind::Audio, AudioMixing::Alternate) => {
+                // Each new audio input goes to the other side.
+                self.audio_inputs_added += 1;
+                Some(if self.audio_inputs_added % 2 == 1 {
+                    -1.0
+                } else {
+                    1.0
+                })
+            }
+            _ => None,
+        };
+        match self.inputs.add(track, &mixer, pan) {
             Ok(input) => {
                 let cname = track.participant.0.clone();
                 self.tracks.insert(

@@ -137,10 +137,17 @@ impl Inputs {
     }
 
     /// Builds and starts the chain for `track`, feeding `mixer` (compositor or audiomixer).
-    pub fn add(&mut self, track: &TrackInfo, mixer: &gst::Element) -> Result<Input, ComposerError> {
+    /// `pan` places an audio input in the stereo mix (-1 left … 1 right;
+    /// None = both channels).
+    pub fn add(
+        &mut self,
+        track: &TrackInfo,
+        mixer: &gst::Element,
+        pan: Option<f32>,
+    ) -> Result<Input, ComposerError> {
         let session = self.next_session;
         self.next_session += 1;
-        let chain = decode_chain(track, &self.video_format)?;
+        let chain = decode_chain(track, &self.video_format, pan)?;
         let depay = chain[0].clone();
         let last = chain[chain.len() - 1].clone();
         let fitting = (track.kind == TrackKind::Video).then(|| Fitting {
@@ -385,6 +392,7 @@ fn link_session_output(depays: &Mutex<HashMap<u32, gst::Element>>, pad: &gst::Pa
 fn decode_chain(
     track: &TrackInfo,
     video_format: &gst::Caps,
+    pan: Option<f32>,
 ) -> Result<Vec<gst::Element>, ComposerError> {
     let named = |factory: &str, role: &str| -> Result<gst::Element, ComposerError> {
         let element = make(factory)?;
@@ -399,6 +407,11 @@ fn decode_chain(
             decoder.set_property("plc", true);
             chain.push(decoder);
             chain.push(named("audioconvert", "convert")?);
+            if let Some(pan) = pan {
+                let panorama = named("audiopanorama", "pan")?;
+                panorama.set_property("panorama", pan);
+                chain.push(panorama);
+            }
             chain.push(named("audioresample", "resample")?);
             return Ok(chain);
         }

@@ -22,7 +22,7 @@ use super::background::Background;
 use super::live_preview::{self, LivePreview};
 use super::{ComposerError, JITTER_LATENCY, make};
 use crate::layout::{Canvas, Rgba};
-use crate::livestream::TrackSelection;
+use crate::livestream::{AudioMixing, TrackSelection};
 use crate::outputs::ProgramMedia;
 
 /// Encoding and canvas settings of one program.
@@ -45,6 +45,8 @@ pub struct ProgramSettings {
     pub media: ProgramMedia,
     /// The room's tracks on the program.
     pub selection: TrackSelection,
+    /// How voices share the stereo mix.
+    pub audio_mixing: AudioMixing,
     /// A destination that was live and then fails is retried for this long
     /// before it is given up (one that never connected fails at once: that
     /// is a wrong URL or key, not an outage).
@@ -65,6 +67,7 @@ impl ProgramSettings {
             background_image: None,
             media: ProgramMedia::AudioVideo,
             selection: TrackSelection::Room,
+            audio_mixing: AudioMixing::Default,
             retry_budget: std::time::Duration::from_secs(30),
         }
     }
@@ -204,6 +207,10 @@ pub fn build(settings: &ProgramSettings) -> Result<Program, ComposerError> {
     )?;
     let aac = element("avenc_aac", "aac")?;
     aac.set_property("bitrate", settings.audio_bitrate_bps as i32);
+    // FFmpeg's AAC encoder forces mid/side coding by default, which bleeds
+    // each channel into the other (a voice panned left came out in both at
+    // nearly equal level); unforced, it chooses M/S per band where it helps.
+    aac.set_property("aac-ms", false);
     let aacparse = element("aacparse", "aacparse")?;
     let audio_tee = element("tee", "audio-tee")?;
     audio_tee.set_property("allow-not-linked", true);

@@ -76,6 +76,7 @@ impl Runner for MediaEngine {
         );
         settings.media = spec.media;
         settings.selection = spec.selection.clone();
+        settings.audio_mixing = spec.audio_mixing;
         settings.audio_bitrate_bps = preset.audio_bitrate_kbps * 1000;
         settings.keyframe_interval_secs = preset.keyframe_interval_secs;
         settings.audio_rate = preset.audio_rate;

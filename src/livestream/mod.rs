@@ -20,8 +20,8 @@ pub use request::{
     validate_layout, validate_room_name,
 };
 pub use runner::{
-    LiveSpec, NoMediaEngine, OutputSpec, OutputTarget, PreviewFeed, ProgramMedia, RunControl,
-    RunError, RunEvent, RunHandle, RunReport, Runner, StartError, TrackSelection,
+    AudioMixing, LiveSpec, NoMediaEngine, OutputSpec, OutputTarget, PreviewFeed, ProgramMedia,
+    RunControl, RunError, RunEvent, RunHandle, RunReport, Runner, StartError, TrackSelection,
 };
 pub use service::{LivestreamDetails, LivestreamError, LivestreamService, ServiceSettings, Target};
 pub use state::{Status, Transition, TransitionError, transition};

@@ -103,6 +103,7 @@ pub struct GoLive {
     /// What is composed, in LiveKit's terms (`room_composite`, …).
     pub source_type: &'static str,
     pub selection: TrackSelection,
+    pub audio_mixing: super::runner::AudioMixing,
     /// The room's sid, when known at go-live (egress requests).
     pub room_sid: Option<String>,
     /// Stills of the program (egress image outputs).
@@ -293,6 +294,7 @@ impl GoLiveRequest {
             hls_naming: None,
             source_type: "room_composite",
             selection: TrackSelection::Room,
+            audio_mixing: Default::default(),
             room_sid: None,
             webhooks: None,
             images: Vec::new(),

@@ -67,6 +67,16 @@ impl TrackSelection {
     }
 }
 
+/// How a program's voices share the stereo mix (LiveKit's `audio_mixing`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum AudioMixing {
+    /// Everyone in both channels.
+    #[default]
+    Default,
+    /// Each new voice on the other side: left, right, left, …
+    Alternate,
+}
+
 /// Everything the media engine needs to put a room on air.
 #[derive(Debug, Clone)]
 pub struct LiveSpec {
@@ -78,6 +88,7 @@ pub struct LiveSpec {
     pub outputs: Vec<OutputSpec>,
     pub media: ProgramMedia,
     pub selection: TrackSelection,
+    pub audio_mixing: AudioMixing,
 }
 
 #[derive(Debug, Clone)]

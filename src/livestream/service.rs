@@ -295,6 +295,7 @@ impl LivestreamService {
             outputs,
             media: go_live.media,
             selection: go_live.selection.clone(),
+            audio_mixing: go_live.audio_mixing,
         };
         let output_ids: HashSet<Uuid> = spec.outputs.iter().map(|o| o.id).collect();
         match self.runner.start(spec).await {

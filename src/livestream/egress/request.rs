@@ -12,7 +12,7 @@ use crate::livestream::request::{
     Capabilities, DEFAULT_LATENCY_MODE, FileKind, GoLive, HlsNaming, ImagePlan, NamedDestination,
     RequestWebhooks, ValidationError, validate_layout, validate_room_name,
 };
-use crate::livestream::runner::TrackSelection;
+use crate::livestream::runner::{AudioMixing, TrackSelection};
 use crate::outputs::{Destination, DestinationType, ProgramMedia};
 
 /// The layout LiveKit's default web template draws when a request names
@@ -61,11 +61,15 @@ pub fn room_composite(
         (false, true) => ProgramMedia::VideoOnly,
         (false, false) => ProgramMedia::AudioVideo,
     };
-    if request.audio_mixing != proto::AudioMixing::DefaultMixing as i32 {
-        return Err(invalid(
-            "audio_mixing: only DEFAULT_MIXING (everyone mixed into both channels) is supported",
-        ));
-    }
+    let audio_mixing = match proto::AudioMixing::try_from(request.audio_mixing) {
+        Ok(proto::AudioMixing::DefaultMixing) => AudioMixing::Default,
+        Ok(proto::AudioMixing::DualChannelAlternate) => AudioMixing::Alternate,
+        _ => {
+            return Err(invalid(
+                "audio_mixing: DUAL_CHANNEL_AGENT needs agent participants, which join through LiveKit's client protocol; use DEFAULT_MIXING or DUAL_CHANNEL_ALTERNATE",
+            ));
+        }
+    };
     let mut outputs = Outputs {
         streams: request.stream_outputs,
         files: request.file_outputs,
@@ -90,6 +94,7 @@ pub fn room_composite(
         media,
         selection: TrackSelection::Room,
         source_type: "room_composite",
+        audio_mixing,
     };
     go_live(program, encoding, outputs, &request.webhooks, context)
 }
@@ -124,6 +129,7 @@ pub fn participant(
             screen_share: request.screen_share,
         },
         source_type: "participant",
+        audio_mixing: AudioMixing::Default,
     };
     go_live(program, encoding, outputs, &request.webhooks, context)
 }
@@ -166,6 +172,7 @@ pub fn track_composite(
         media,
         selection: TrackSelection::Tracks { audio, video },
         source_type: "track_composite",
+        audio_mixing: AudioMixing::Default,
     };
     go_live(program, encoding, outputs, &request.webhooks, context)
 }
@@ -249,6 +256,7 @@ pub fn track(
         mp4_upload: upload,
         hls_naming: None,
         source_type: "track",
+        audio_mixing: AudioMixing::Default,
         selection: TrackSelection::Track {
             track: facts.sid.clone(),
             audio: facts.audio,
@@ -270,6 +278,7 @@ struct Program {
     media: ProgramMedia,
     selection: TrackSelection,
     source_type: &'static str,
+    audio_mixing: AudioMixing,
 }
 
 enum Encoding {
@@ -326,6 +335,7 @@ fn go_live(
         hls_naming: hls,
         source_type: program.source_type,
         selection: program.selection,
+        audio_mixing: program.audio_mixing,
         room_sid: Some(context.room_id.clone()),
         webhooks,
         images,
