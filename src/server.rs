@@ -153,7 +153,11 @@ async fn run(
         );
     }
     let keys = KeyRing::new(config.keys.clone());
-    let auto_egress = crate::livestream::AutoEgress::new(livestreams.clone(), keys.clone());
+    let auto_egress = crate::livestream::AutoEgress::new(
+        livestreams.clone(),
+        keys.clone(),
+        crate::composer::track_egress::Container::extension_for,
+    );
     auto_egress.clone().follow(sfu.notices());
     let state = AppState {
         keys,

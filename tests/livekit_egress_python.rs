@@ -329,7 +329,10 @@ async fn auto_egress_from_create_room_records_once_someone_joins(pool: PgPool) {
         "create_room",
         json!([{
             "name": room,
-            "egress": { "room": { "file_outputs": [{ "filepath": "auto/{room_name}.mp4" }] } },
+            "egress": {
+                "room": { "file_outputs": [{ "filepath": "auto/{room_name}.mp4" }] },
+                "tracks": { "filepath": "auto/{track_type}-{track_id}" },
+            },
         }]),
     )
     .await
@@ -345,25 +348,43 @@ async fn auto_egress_from_create_room_records_once_someone_joins(pool: PgPool) {
     );
     let _alice = join(&server, room, "alice", RED).await;
 
+    // The room composite, and a track egress per published track.
     let deadline = Instant::now() + GO_LIVE;
-    let id = loop {
+    let items = loop {
         let listed = py
             .call("egress", "list_egress", json!([{ "room_name": room }]))
             .await
             .unwrap();
-        if let Some(id) = listed["items"][0]["egress_id"].as_str() {
-            break id.to_string();
+        let items = listed["items"].as_array().cloned().unwrap_or_default();
+        if items.len() == 3 {
+            break items;
         }
-        assert!(Instant::now() < deadline, "the auto egress never started");
+        assert!(
+            Instant::now() < deadline,
+            "the auto egresses never started: {listed}"
+        );
         tokio::time::sleep(Duration::from_millis(250)).await;
     };
-    wait_for_egress(&mut py, &id, "EGRESS_ACTIVE", GO_LIVE).await;
+    let ids: Vec<String> = items
+        .iter()
+        .map(|i| i["egress_id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        items.iter().filter(|i| i.get("track").is_some()).count(),
+        2,
+        "{items:?}"
+    );
+    for id in &ids {
+        wait_for_egress(&mut py, id, "EGRESS_ACTIVE", GO_LIVE).await;
+    }
     tokio::time::sleep(HOLD).await;
-    let stopped = py
-        .call("egress", "stop_egress", json!([{ "egress_id": id }]))
-        .await
-        .unwrap();
-    assert_eq!(stopped["status"], "EGRESS_COMPLETE", "{stopped}");
+    for id in &ids {
+        let stopped = py
+            .call("egress", "stop_egress", json!([{ "egress_id": id }]))
+            .await
+            .unwrap();
+        assert_eq!(stopped["status"], "EGRESS_COMPLETE", "{stopped}");
+    }
     let path = recordings.path().join(format!("auto/{room}.mp4"));
     let probed = probe(&path);
     assert!(duration(&probed) > 5.0, "{probed}");
@@ -373,6 +394,22 @@ async fn auto_egress_from_create_room_records_once_someone_joins(pool: PgPool) {
         "{:?}",
         frame.pixel(640, 360)
     );
+    let mut files: Vec<String> = std::fs::read_dir(recordings.path().join("auto"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    files.sort();
+    assert_eq!(files.len(), 3, "{files:?}");
+    let codec = |prefix: &str, kind: &str| {
+        let name = files.iter().find(|f| f.starts_with(prefix)).unwrap();
+        let probed = probe(&recordings.path().join("auto").join(name));
+        stream(&probed, kind).unwrap()["codec_name"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(codec("audio-TR_", "audio"), "opus");
+    assert_eq!(codec("video-TR_", "video"), "vp8");
 }
 
 #[sqlx::test(migrator = "onair::store::MIGRATOR")]

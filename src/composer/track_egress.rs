@@ -60,6 +60,12 @@ impl Container {
     }
 
     /// The file name extension (without the dot).
+    /// The extension `codec` is recorded with, if it can be (for
+    /// [`crate::livestream::AutoEgress`]).
+    pub fn extension_for(codec: Codec) -> Option<&'static str> {
+        Container::for_codec(codec).map(|c| c.extension())
+    }
+
     pub fn extension(&self) -> &'static str {
         match self {
             Container::WebM => "webm",

@@ -1,7 +1,8 @@
 //! LiveKit's auto egress: a room created with `egress` (RoomService
 //! CreateRoom, or an access token's `roomConfig`) starts a room composite
-//! when its first participant joins, and a participant egress for every
-//! participant who joins, owned by the API key that asked for them.
+//! when its first participant joins, a participant egress for every
+//! participant who joins and a track egress for every track published,
+//! owned by the API key that asked for them.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -9,11 +10,11 @@ use std::sync::{Arc, Mutex};
 use livekit_protocol as proto;
 use tokio::sync::broadcast::{self, error::RecvError};
 
-use super::egress::{EgressContext, participant, room_composite};
+use super::egress::{EgressContext, TrackFacts, participant, room_composite, track};
 use super::request::{GoLive, ValidationError};
 use super::service::LivestreamService;
 use crate::auth::{Caller, Credentials, KeyRing};
-use crate::sfu::{ParticipantSummary, RoomNotice, RoomSummary};
+use crate::sfu::{Codec, ParticipantSummary, RoomNotice, RoomSummary, TrackInfo, TrackKind};
 
 struct Pending {
     caller: Caller,
@@ -22,17 +23,27 @@ struct Pending {
     room_started: bool,
 }
 
+/// The file extension a codec is recorded in without transcoding (None:
+/// it cannot be); the media engine knows.
+pub type TrackContainer = fn(Codec) -> Option<&'static str>;
+
 pub struct AutoEgress {
     service: Arc<LivestreamService>,
     keys: KeyRing,
+    track_container: TrackContainer,
     rooms: Mutex<HashMap<String, Pending>>,
 }
 
 impl AutoEgress {
-    pub fn new(service: Arc<LivestreamService>, keys: KeyRing) -> Arc<AutoEgress> {
+    pub fn new(
+        service: Arc<LivestreamService>,
+        keys: KeyRing,
+        track_container: TrackContainer,
+    ) -> Arc<AutoEgress> {
         Arc::new(AutoEgress {
             service,
             keys,
+            track_container,
             rooms: Mutex::new(HashMap::new()),
         })
     }
@@ -45,12 +56,6 @@ impl AutoEgress {
         caller: &Caller,
         egress: proto::RoomEgress,
     ) -> Result<(), ValidationError> {
-        if egress.tracks.is_some() {
-            return Err(ValidationError {
-                code: "invalid_argument",
-                message: "egress.tracks: automatic track egress is not supported yet".into(),
-            });
-        }
         // Checked with a stand-in room id and identity; the real ones come later.
         if let Some(request) = self.room_request(room, &egress) {
             self.translate(String::new(), |c| room_composite(request, c))?;
@@ -58,7 +63,17 @@ impl AutoEgress {
         if let Some(request) = participant_request(room, "someone", &egress) {
             self.translate(String::new(), |c| participant(request, c))?;
         }
-        if egress.room.is_none() && egress.participant.is_none() {
+        if let Some(request) = track_request(room, "TR_check", &egress) {
+            let facts = TrackFacts {
+                sid: "TR_check".into(),
+                audio: false,
+                source: "camera".into(),
+                publisher_identity: "someone".into(),
+                extension: "webm",
+            };
+            self.translate(String::new(), |c| track(request, &facts, c))?;
+        }
+        if egress.room.is_none() && egress.participant.is_none() && egress.tracks.is_none() {
             return Ok(());
         }
         // The egress is the server's doing for the API key (a joining
@@ -88,6 +103,9 @@ impl AutoEgress {
                 match notices.recv().await {
                     Ok(RoomNotice::ParticipantJoined(room, participant)) => {
                         self.joined(&room, &participant).await
+                    }
+                    Ok(RoomNotice::TrackPublished(room, participant, published)) => {
+                        self.published(&room, &participant, &published).await
                     }
                     Ok(RoomNotice::RoomFinished(room)) => {
                         self.rooms
@@ -132,6 +150,39 @@ impl AutoEgress {
             let go_live = self.translate(room.sid.clone(), |c| participant(request, c));
             self.start(&caller, &room.name, go_live).await;
         }
+    }
+
+    /// A track egress of each track published, when the room asked for it.
+    async fn published(
+        &self,
+        room: &RoomSummary,
+        owner: &ParticipantSummary,
+        published: &TrackInfo,
+    ) {
+        let (caller, request) = {
+            let rooms = self.rooms.lock().expect("auto egress lock");
+            let Some(pending) = rooms.get(&room.name) else {
+                return;
+            };
+            let Some(request) = track_request(&room.name, published.sid.as_str(), &pending.egress)
+            else {
+                return;
+            };
+            (pending.caller.clone(), request)
+        };
+        let Some(extension) = (self.track_container)(published.codec) else {
+            tracing::warn!(room = %room.name, track = %published.sid, codec = ?published.codec, "auto track egress: this codec cannot be recorded as it is");
+            return;
+        };
+        let facts = TrackFacts {
+            sid: published.sid.to_string(),
+            audio: published.kind == TrackKind::Audio,
+            source: published.source.name().to_string(),
+            publisher_identity: owner.info.identity.clone(),
+            extension,
+        };
+        let go_live = self.translate(room.sid.clone(), |c| track(request, &facts, c));
+        self.start(&caller, &room.name, go_live).await;
     }
 
     fn room_request(
@@ -180,6 +231,35 @@ impl AutoEgress {
             Err(error) => tracing::warn!(room, %error, "auto egress did not start"),
         }
     }
+}
+
+/// A track egress of `track` with the auto egress's file settings.
+fn track_request(
+    room: &str,
+    track: &str,
+    egress: &proto::RoomEgress,
+) -> Option<proto::TrackEgressRequest> {
+    use proto::auto_track_egress::Output as Auto;
+    use proto::direct_file_output::Output;
+    let auto = egress.tracks.as_ref()?;
+    let output = auto.output.clone().map(|output| match output {
+        Auto::S3(s3) => Output::S3(s3),
+        Auto::Gcp(gcp) => Output::Gcp(gcp),
+        Auto::Azure(azure) => Output::Azure(azure),
+        Auto::AliOss(oss) => Output::AliOss(oss),
+    });
+    Some(proto::TrackEgressRequest {
+        room_name: room.to_string(),
+        track_id: track.to_string(),
+        output: Some(proto::track_egress_request::Output::File(
+            proto::DirectFileOutput {
+                filepath: auto.filepath.clone(),
+                output,
+                ..Default::default()
+            },
+        )),
+        ..Default::default()
+    })
 }
 
 /// A participant egress of `identity` with the auto egress's options.

@@ -139,7 +139,11 @@ impl SfuServer {
             keys.insert(DEV_API_KEY.to_string(), Secret::new(DEV_API_SECRET));
         }
         let keys = KeyRing::new(keys);
-        let auto_egress = onair::livestream::AutoEgress::new(service.clone(), keys.clone());
+        let auto_egress = onair::livestream::AutoEgress::new(
+            service.clone(),
+            keys.clone(),
+            onair::composer::track_egress::Container::extension_for,
+        );
         auto_egress.clone().follow(sfu.notices());
         let router = api::router(AppState {
             keys,
