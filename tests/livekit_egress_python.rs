@@ -59,6 +59,19 @@ async fn wait_for_egress(sdk: &mut SdkDriver, id: &str, status: &str, within: Du
     }
 }
 
+/// Lets egress `id` run [`HOLD`] once active, then stops it: the final
+/// EgressInfo, which must say COMPLETE.
+async fn run_and_stop(sdk: &mut SdkDriver, id: &str) -> Value {
+    wait_for_egress(sdk, id, "EGRESS_ACTIVE", GO_LIVE).await;
+    tokio::time::sleep(HOLD).await;
+    let stopped = sdk
+        .call("egress", "stop_egress", json!([{ "egress_id": id }]))
+        .await
+        .expect("stop_egress");
+    assert_eq!(stopped["status"], "EGRESS_COMPLETE", "{stopped}");
+    stopped
+}
+
 /// Polls until `check` finds what it wants in the egress (e.g. an upload).
 async fn wait_for_info(
     sdk: &mut SdkDriver,
@@ -447,11 +460,7 @@ async fn python_uploads_go_to_the_requests_own_bucket(pool: PgPool) {
         !info.to_string().contains("egress-secret"),
         "the secret came back: {info}"
     );
-    wait_for_egress(&mut py, &id, "EGRESS_ACTIVE", GO_LIVE).await;
-    tokio::time::sleep(HOLD).await;
-    py.call("egress", "stop_egress", json!([{ "egress_id": id }]))
-        .await
-        .unwrap();
+    run_and_stop(&mut py, &id).await;
 
     let key = format!("{room}/program.mp4");
     let info = wait_for_info(&mut py, &id, Duration::from_secs(30), |i| {
@@ -529,12 +538,7 @@ async fn python_audio_only_egress_writes_ogg_opus(pool: PgPool) {
         .await
         .expect("audio-only egress");
     let id = info["egress_id"].as_str().unwrap().to_string();
-    wait_for_egress(&mut py, &id, "EGRESS_ACTIVE", GO_LIVE).await;
-    tokio::time::sleep(HOLD).await;
-    let stopped = py
-        .call("egress", "stop_egress", json!([{ "egress_id": id }]))
-        .await
-        .unwrap();
+    let stopped = run_and_stop(&mut py, &id).await;
     assert_eq!(
         stopped["file_results"][0]["filename"], "talk.ogg",
         "{stopped}"
@@ -584,13 +588,7 @@ async fn python_track_egress_writes_the_vp8_track_as_it_is(pool: PgPool) {
         .expect("start_track_egress");
     let id = info["egress_id"].as_str().unwrap().to_string();
     assert_eq!(info["track"]["track_id"], track_id.as_str(), "{info}");
-    wait_for_egress(&mut py, &id, "EGRESS_ACTIVE", GO_LIVE).await;
-    tokio::time::sleep(HOLD).await;
-    let stopped = py
-        .call("egress", "stop_egress", json!([{ "egress_id": id }]))
-        .await
-        .unwrap();
-    assert_eq!(stopped["status"], "EGRESS_COMPLETE", "{stopped}");
+    let stopped = run_and_stop(&mut py, &id).await;
     assert_eq!(
         stopped["file_results"][0]["filename"], "tracks/alice-camera.webm",
         "{stopped}"
@@ -693,11 +691,7 @@ async fn python_dual_channel_alternate_puts_voices_on_either_side(pool: PgPool) 
         .await
         .expect("dual-channel egress");
     let id = info["egress_id"].as_str().unwrap().to_string();
-    wait_for_egress(&mut py, &id, "EGRESS_ACTIVE", GO_LIVE).await;
-    tokio::time::sleep(HOLD).await;
-    py.call("egress", "stop_egress", json!([{ "egress_id": id }]))
-        .await
-        .unwrap();
+    run_and_stop(&mut py, &id).await;
     let path = recordings.path().join("dual.mp4");
     let (left, right) = (channel(&path, 0, 3.0, 2.0), channel(&path, 1, 3.0, 2.0));
     let mut heard = [frequency(&left), frequency(&right)];

@@ -1,7 +1,7 @@
-//! `livekit.Egress`: LiveKit's egress API over onair livestreams. A room
-//! composite egress is a livestream (same row, state machine, outputs,
-//! webhooks); every method needs the `roomRecord` grant, and an egress
-//! belongs to the API key that started it.
+//! `livekit.Egress`: LiveKit's egress API over onair livestreams. Every
+//! egress is a livestream (same row, state machine, outputs, webhooks);
+//! every method needs the `roomRecord` grant, and an egress belongs to the
+//! API key that started it.
 
 use axum::response::Response;
 use livekit_protocol as proto;
