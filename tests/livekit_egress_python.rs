@@ -588,6 +588,15 @@ async fn python_track_egress_writes_the_vp8_track_as_it_is(pool: PgPool) {
         .expect("start_track_egress");
     let id = info["egress_id"].as_str().unwrap().to_string();
     assert_eq!(info["track"]["track_id"], track_id.as_str(), "{info}");
+    let error = py
+        .call(
+            "egress",
+            "update_layout",
+            json!([{ "egress_id": id, "layout": "grid" }]),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(error.code.as_deref(), Some("invalid_argument"), "{error}");
     let stopped = run_and_stop(&mut py, &id).await;
     assert_eq!(
         stopped["file_results"][0]["filename"], "tracks/alice-camera.webm",

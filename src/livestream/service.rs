@@ -430,6 +430,13 @@ impl LivestreamService {
     ) -> Result<LivestreamDetails, LivestreamError> {
         let row = self.find(caller, target).await?;
         let id = row.id;
+        if row.source_type == "track" {
+            return Err(ValidationError {
+                code: "invalid_argument",
+                message: "a track egress records one track as it is: it has no layout or other outputs to change".into(),
+            }
+            .into());
+        }
         let outputs = self.store.outputs_of(&[id]).await?;
         let destinations = outputs
             .iter()
