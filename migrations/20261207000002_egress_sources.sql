@@ -16,13 +16,13 @@ ALTER TABLE livestreams
 -- (`filepath`); NULL = the server's storage.mp4_path template.
 ALTER TABLE livestream_outputs ADD COLUMN object_key text;
 
--- Files in Ogg (audio-only egresses) and WebM (track egresses), image
+-- SRT destinations, files in Ogg (audio-only egresses) and WebM (track egresses), image
 -- outputs (stills of the program), and how many images or HLS
 -- segments an output has made.
 ALTER TABLE livestream_outputs DROP CONSTRAINT livestream_outputs_kind_check;
 ALTER TABLE livestream_outputs
     ADD CONSTRAINT livestream_outputs_kind_check
-        CHECK (kind IN ('rtmp', 'hls', 'mp4', 'ogg', 'webm', 'images')),
+        CHECK (kind IN ('rtmp', 'srt', 'hls', 'mp4', 'ogg', 'webm', 'images')),
     ADD COLUMN items bigint NOT NULL DEFAULT 0;
 
 DROP INDEX livestreams_one_live_per_room;

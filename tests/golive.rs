@@ -326,11 +326,12 @@ async fn three_aiortc_publishers_go_live_to_mp4_and_rtmp(pool: PgPool) {
         .await
         .expect("the preview stream goes on after the program ended")
         .unwrap();
-    // The program is ~3 Mbit/s; a preview that kept up carries a good part
-    // of that for however long the checks above left it to run.
+    // Solid colours with moving squares encode to ~40 kB/s (measured 43 on
+    // a quiet machine, 33 under load); a stalled preview carries next to
+    // nothing for however long the checks above left it to run.
     let rate = rest as f64 / over.as_secs_f64().max(0.1);
     assert!(
-        rest > 0 && rate > 50_000.0,
+        rest > 0 && rate > 10_000.0,
         "the preview followed the program: {rest} bytes in {over:?}"
     );
     let outputs = done["outputs"].as_array().unwrap();
@@ -375,7 +376,7 @@ async fn three_aiortc_publishers_go_live_to_mp4_and_rtmp(pool: PgPool) {
         let value = metric(&metrics, series);
         assert!(value >= at_least, "{series} is {value}");
     }
-    check_egress_webhooks(&webhooks, created["livestreamId"].as_str().unwrap()).await;
+    check_egress_webhooks(&webhooks, created["egressId"].as_str().unwrap()).await;
     for peer in &mut peers {
         peer.child.kill().await.ok();
     }
@@ -402,11 +403,20 @@ async fn check_egress_webhooks(received: &Received, id: &str) {
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
     assert_eq!(egress[0]["event"], "egress_started", "{egress:?}");
-    assert_eq!(egress[0]["egressInfo"]["status"], "EGRESS_STARTING");
+    let started = egress
+        .iter()
+        .filter(|e| e["event"] == "egress_started")
+        .count();
+    assert_eq!(started, 1, "{egress:?}");
+    // protojson leaves an enum's zero value out: EGRESS_STARTING.
+    let status = egress[0]["egressInfo"].get("status");
+    assert!(status.is_none_or(|s| s == "EGRESS_STARTING"), "{egress:?}");
     assert!(
         egress.iter().any(|e| e["event"] == "egress_updated"
             && e["egressInfo"]["status"] == "EGRESS_ACTIVE"
-            && e["egressInfo"]["streamResults"][0]["status"] == "ACTIVE"),
+            && e["egressInfo"]["streamResults"][0]
+                .get("status")
+                .is_none_or(|s| s == "ACTIVE")),
         "{egress:?}"
     );
     let ended = &egress.last().unwrap()["egressInfo"];

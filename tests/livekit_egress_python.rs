@@ -712,3 +712,69 @@ async fn python_dual_channel_alternate_puts_voices_on_either_side(pool: PgPool) 
         "{heard:?}"
     );
 }
+
+#[sqlx::test(migrator = "onair::store::MIGRATOR")]
+async fn python_srt_stream_output_carries_the_program(pool: PgPool) {
+    let recordings = tempfile::tempdir().unwrap();
+    let server = live_server(pool, recordings.path(), None).await;
+    let room = "py-srt";
+    let _alice = join(&server, room, "alice", RED).await;
+    // A real SRT listener: GStreamer's srtsrc writing the transport stream.
+    let port = common::free_port();
+    let received = recordings.path().join("received.ts");
+    let mut listener = tokio::process::Command::new("gst-launch-1.0")
+        .arg("-q")
+        .arg("srtsrc")
+        .arg(format!("uri=srt://127.0.0.1:{port}?mode=listener"))
+        .arg("!")
+        .arg("filesink")
+        .arg(format!("location={}", received.display()))
+        .kill_on_drop(true)
+        .spawn()
+        .expect("gst-launch-1.0 runs");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut py = SdkDriver::python(&server.base, KEY, SECRET);
+    let url = format!("srt://127.0.0.1:{port}?streamid=program-secret");
+    let info = py
+        .call(
+            "egress",
+            "start_room_composite_egress",
+            json!([{ "room_name": room, "stream_outputs": [{ "protocol": "SRT", "urls": [url] }] }]),
+        )
+        .await
+        .expect("an SRT stream output");
+    assert!(
+        !info.to_string().contains("program-secret"),
+        "the stream id came back: {info}"
+    );
+    let id = info["egress_id"].as_str().unwrap().to_string();
+    let stopped = run_and_stop(&mut py, &id).await;
+    assert_eq!(
+        stopped["stream_results"][0]["status"], "FINISHED",
+        "{stopped}"
+    );
+    assert_eq!(
+        stopped["room_composite"]["stream_outputs"][0]["protocol"], "SRT",
+        "{stopped}"
+    );
+    listener.kill().await.ok();
+    let probed = probe(&received);
+    let video = stream(&probed, "video").expect("video over SRT");
+    assert_eq!(video["codec_name"], "h264", "{probed}");
+    assert_eq!(stream(&probed, "audio").unwrap()["codec_name"], "aac");
+    assert!(std::fs::metadata(&received).unwrap().len() > 100_000);
+    // A URL that is not SRT under the SRT protocol is refused.
+    let refused = py
+        .call(
+            "egress",
+            "start_room_composite_egress",
+            json!([{ "room_name": room, "stream_outputs": [{ "protocol": "SRT", "urls": ["rtmp://127.0.0.1/live/x"] }] }]),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(
+        refused.code.as_deref(),
+        Some("invalid_argument"),
+        "{refused}"
+    );
+}

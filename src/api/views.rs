@@ -11,6 +11,8 @@ use crate::store::{EventRow, OutputRow};
 #[serde(rename_all = "camelCase")]
 pub struct LivestreamView {
     pub livestream_id: Uuid,
+    /// The same livestream as a LiveKit egress (`EG_…`, for the Egress API).
+    pub egress_id: String,
     pub room_name: String,
     pub status: String,
     pub layout: String,
@@ -94,6 +96,7 @@ impl LivestreamView {
         });
         LivestreamView {
             livestream_id: row.id,
+            egress_id: row.egress_id.clone(),
             room_name: row.room_name,
             status: row.status,
             layout: row.layout,

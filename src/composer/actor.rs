@@ -736,8 +736,10 @@ impl Actor {
     fn output_failed(&mut self, output: AttachedOutput, text: &str) {
         let id = output.spec.id;
         let error = format!("{}: {text}", output.spec.name);
-        let retriable = matches!(output.spec.target, OutputTarget::Rtmp { .. })
-            && (output.live || output.failing.is_some());
+        let retriable = matches!(
+            output.spec.target,
+            OutputTarget::Rtmp { .. } | OutputTarget::Srt { .. }
+        ) && (output.live || output.failing.is_some());
         let now = Instant::now();
         let (failing_since, delay) = output.failing.unwrap_or((now, FIRST_RETRY_DELAY));
         let spec = output.spec.clone();
@@ -872,7 +874,12 @@ impl Actor {
             let files_done = self
                 .outputs
                 .values()
-                .filter(|o| !matches!(o.spec.target, OutputTarget::Rtmp { .. }))
+                .filter(|o| {
+                    !matches!(
+                        o.spec.target,
+                        OutputTarget::Rtmp { .. } | OutputTarget::Srt { .. }
+                    )
+                })
                 .all(|o| o.bin.finished.load(Ordering::SeqCst));
             if files_done {
                 break;
@@ -941,6 +948,7 @@ impl Actor {
 fn target_kind(target: &OutputTarget) -> &'static str {
     match target {
         OutputTarget::Rtmp { .. } => "rtmp",
+        OutputTarget::Srt { .. } => "srt",
         OutputTarget::Mp4 { .. } => "mp4",
         OutputTarget::Ogg { .. } => "ogg",
         OutputTarget::Hls { .. } => "hls",

@@ -16,10 +16,12 @@ pub async fn check_public(
     if allow_private {
         return Ok(());
     }
-    for named in destinations
-        .iter()
-        .filter(|d| d.destination.kind == DestinationType::Custom)
-    {
+    for named in destinations.iter().filter(|d| {
+        matches!(
+            d.destination.kind,
+            DestinationType::Custom | DestinationType::Srt
+        )
+    }) {
         let Some((host, port)) = named.destination.host_port() else {
             continue;
         };

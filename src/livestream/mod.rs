@@ -23,6 +23,8 @@ pub use runner::{
     AudioMixing, LiveSpec, NoMediaEngine, OutputSpec, OutputTarget, PreviewFeed, ProgramMedia,
     RunControl, RunError, RunEvent, RunHandle, RunReport, Runner, StartError, TrackSelection,
 };
-pub use service::{LivestreamDetails, LivestreamError, LivestreamService, ServiceSettings, Target};
+pub use service::{
+    LivestreamDetails, LivestreamError, LivestreamService, ServiceSettings, Target, is_stream,
+};
 pub use state::{Status, Transition, TransitionError, transition};
 pub use webhooks::WebhookOutcome;

@@ -23,6 +23,7 @@ use super::state::{Status, TransitionError, parse_stored, transition};
 use crate::auth::Caller;
 use crate::config::LimitsConfig;
 use crate::layout::LayoutTemplates;
+use crate::outputs::DestinationType;
 use crate::outputs::hls::{DEFAULT_PLAYLIST_NAME, HlsJob};
 use crate::outputs::images::ImageJob;
 use crate::outputs::upload::upload_recording;
@@ -440,7 +441,7 @@ impl LivestreamService {
         let outputs = self.store.outputs_of(&[id]).await?;
         let destinations = outputs
             .iter()
-            .filter(|o| o.kind == "rtmp" && o.status != "removed")
+            .filter(|o| is_stream(o) && o.status != "removed")
             .count();
         let update =
             request.validate(&self.settings.limits, destinations, &self.settings.layouts)?;
@@ -455,7 +456,7 @@ impl LivestreamService {
         if let Some(unknown) = update
             .remove
             .iter()
-            .find(|r| !outputs.iter().any(|o| o.id == **r && o.kind == "rtmp"))
+            .find(|r| !outputs.iter().any(|o| o.id == **r && is_stream(o)))
         {
             return Err(ValidationError {
                 code: "unknown_destination",
@@ -1270,13 +1271,20 @@ fn file_output(
     )
 }
 
+/// An output that streams to a destination (RTMP or SRT).
+pub fn is_stream(output: &OutputRow) -> bool {
+    matches!(output.kind.as_str(), "rtmp" | "srt")
+}
+
+/// A destination's output: RTMP, or MPEG-TS over SRT.
 fn rtmp_output(named: &NamedDestination) -> (NewOutput, OutputSpec) {
     let id = Uuid::new_v4();
     let destination = &named.destination;
+    let srt = destination.kind == DestinationType::Srt;
     let row = NewOutput {
         id,
-        kind: "rtmp".into(),
-        destination_type: Some(destination.kind.to_string()),
+        kind: if srt { "srt" } else { "rtmp" }.into(),
+        destination_type: (!srt).then(|| destination.kind.to_string()),
         name: named.name.clone(),
         url: destination.redacted_url(),
         stream_key: destination
@@ -1285,8 +1293,14 @@ fn rtmp_output(named: &NamedDestination) -> (NewOutput, OutputSpec) {
             .map(|k| k.expose().to_string()),
         object_key: None,
     };
-    let target = OutputTarget::Rtmp {
-        url: destination.full_url(),
+    let target = if srt {
+        OutputTarget::Srt {
+            url: destination.full_url(),
+        }
+    } else {
+        OutputTarget::Rtmp {
+            url: destination.full_url(),
+        }
     };
     (
         row,

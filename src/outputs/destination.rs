@@ -1,5 +1,6 @@
-//! RTMP(S) destinations: platform ingest URLs, and keeping stream keys apart
-//! from the URL so the URL can be shown and logged.
+//! Stream destinations — RTMP(S) platform ingest URLs and SRT — keeping the
+//! secret part (stream key, SRT stream id and passphrase) apart from the URL
+//! so the URL can be shown and logged.
 
 use std::fmt;
 use std::str::FromStr;
@@ -20,14 +21,17 @@ pub enum DestinationType {
     Youtube,
     Twitch,
     Custom,
+    /// An `srt://host:port?…` URL (MPEG-TS over SRT, caller mode).
+    Srt,
 }
 
 impl DestinationType {
-    pub const ALL: [DestinationType; 4] = [
+    pub const ALL: [DestinationType; 5] = [
         DestinationType::Mux,
         DestinationType::Youtube,
         DestinationType::Twitch,
         DestinationType::Custom,
+        DestinationType::Srt,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -36,6 +40,7 @@ impl DestinationType {
             DestinationType::Youtube => "youtube",
             DestinationType::Twitch => "twitch",
             DestinationType::Custom => "custom",
+            DestinationType::Srt => "srt",
         }
     }
 }
@@ -58,7 +63,7 @@ impl FromStr for DestinationType {
 
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum DestinationError {
-    #[error("unknown destination type `{0}` (expected mux, youtube, twitch or custom)")]
+    #[error("unknown destination type `{0}` (expected mux, youtube, twitch, custom or srt)")]
     UnknownType(String),
     #[error("a {0} destination needs a non-empty streamKey")]
     MissingKey(DestinationType),
@@ -70,8 +75,12 @@ pub enum DestinationError {
     BadUrl(String),
     #[error("twitchIngestServer must be a host name (optionally with :port)")]
     BadIngestServer,
-    #[error("customRtmpUrl is only for custom destinations")]
+    #[error("customRtmpUrl is only for custom and srt destinations")]
     UrlNotAllowed,
+    #[error(
+        "an srt destination needs customRtmpUrl `srt://host:port[?streamid=…&passphrase=…]`: {0}"
+    )]
+    BadSrtUrl(String),
 }
 
 /// A resolved destination: a displayable base URL plus the secret key.
@@ -108,7 +117,9 @@ impl Destination {
         if key.is_some_and(|k| !valid_key(k)) {
             return Err(DestinationError::BadKey);
         }
-        if kind != DestinationType::Custom && custom_rtmp_url.is_some() {
+        if !matches!(kind, DestinationType::Custom | DestinationType::Srt)
+            && custom_rtmp_url.is_some()
+        {
             return Err(DestinationError::UrlNotAllowed);
         }
         let required_key = || {
@@ -140,6 +151,23 @@ impl Destination {
                     stream_key: Some(required_key()?),
                 })
             }
+            DestinationType::Srt => {
+                if key.is_some() {
+                    return Err(DestinationError::BadSrtUrl(
+                        "the stream id goes in the URL's query, not in streamKey".into(),
+                    ));
+                }
+                let url = custom_rtmp_url
+                    .map(str::trim)
+                    .filter(|u| !u.is_empty())
+                    .ok_or(DestinationError::MissingUrl)?;
+                let (base_url, query) = split_srt_url(url)?;
+                Ok(Destination {
+                    kind,
+                    base_url,
+                    stream_key: query.map(Secret::new),
+                })
+            }
             DestinationType::Custom => {
                 let url = custom_rtmp_url
                     .map(str::trim)
@@ -163,7 +191,12 @@ impl Destination {
     /// The URL to publish to, key included. Never log this.
     pub fn full_url(&self) -> Secret {
         match &self.stream_key {
-            Some(key) => Secret::new(format!("{}/{}", self.base_url, key.expose())),
+            Some(key) => Secret::new(format!(
+                "{}{}{}",
+                self.base_url,
+                self.separator(),
+                key.expose()
+            )),
             None => Secret::new(self.base_url.clone()),
         }
     }
@@ -171,8 +204,17 @@ impl Destination {
     /// The URL as shown in responses, logs and the database.
     pub fn redacted_url(&self) -> String {
         match &self.stream_key {
-            Some(_) => format!("{}/{REDACTED}", self.base_url),
+            Some(_) => format!("{}{}{REDACTED}", self.base_url, self.separator()),
             None => self.base_url.clone(),
+        }
+    }
+
+    /// Between the shown URL and its secret: RTMP's key is a path, SRT's a query.
+    fn separator(&self) -> char {
+        if self.kind == DestinationType::Srt {
+            '?'
+        } else {
+            '/'
         }
     }
 }
@@ -201,6 +243,34 @@ fn valid_host(host: &str) -> bool {
 /// Splits `rtmp://host/app/key?query` into `rtmp://host/app` and `key?query`:
 /// by RTMP convention the first path segment is the application and the rest
 /// is the stream name, which platforms use as the secret key.
+/// `srt://host:port?query` → (`srt://host:port`, the query). SRT has no
+/// default port, so it must be given.
+fn split_srt_url(url: &str) -> Result<(String, Option<String>), DestinationError> {
+    let bad = |why: &str| DestinationError::BadSrtUrl(why.to_string());
+    if url.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(bad("it contains spaces or control characters"));
+    }
+    let parsed = url::Url::parse(url).map_err(|e| bad(&e.to_string()))?;
+    if parsed.scheme() != "srt" {
+        return Err(bad("the scheme is not srt"));
+    }
+    let host = parsed
+        .host_str()
+        .filter(|h| !h.is_empty())
+        .ok_or_else(|| bad("it has no host"))?;
+    let port = parsed.port().ok_or_else(|| bad("it has no port"))?;
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        return Err(bad("credentials belong in the passphrase query parameter"));
+    }
+    if !matches!(parsed.path(), "" | "/") {
+        return Err(bad(
+            "SRT URLs have no path; put the stream id in ?streamid=",
+        ));
+    }
+    let query = parsed.query().filter(|q| !q.is_empty()).map(str::to_string);
+    Ok((format!("srt://{host}:{port}"), query))
+}
+
 fn split_rtmp_url(url: &str) -> Result<(String, Option<String>), DestinationError> {
     let bad = |why: &str| DestinationError::BadUrl(why.to_string());
     if url.chars().any(|c| c.is_whitespace() || c.is_control()) {
@@ -248,6 +318,35 @@ mod tests {
         twitch: Option<&str>,
     ) -> Result<Destination, DestinationError> {
         Destination::resolve(kind.parse()?, key, url, twitch)
+    }
+
+    #[test]
+    fn srt_keeps_its_query_secret_and_needs_a_port() {
+        let srt = resolve(
+            "srt",
+            None,
+            Some("srt://ingest.example.com:9000?streamid=abc&passphrase=p4ss"),
+            None,
+        )
+        .unwrap();
+        assert_eq!(srt.redacted_url(), "srt://ingest.example.com:9000?****");
+        assert_eq!(
+            srt.full_url().expose(),
+            "srt://ingest.example.com:9000?streamid=abc&passphrase=p4ss"
+        );
+        assert_eq!(srt.host_port(), Some(("ingest.example.com".into(), 9000)));
+        let bare = resolve("srt", None, Some("srt://10.0.0.1:9000"), None).unwrap();
+        assert_eq!(bare.redacted_url(), "srt://10.0.0.1:9000");
+        for bad in ["srt://host", "rtmp://host:1935/app", "srt://host:9000/path"] {
+            assert!(
+                matches!(
+                    resolve("srt", None, Some(bad), None),
+                    Err(DestinationError::BadSrtUrl(_))
+                ),
+                "{bad}"
+            );
+        }
+        assert!(resolve("srt", Some("key"), Some("srt://host:9000"), None).is_err());
     }
 
     #[test]

@@ -28,6 +28,10 @@ pub enum OutputTarget {
     Rtmp {
         url: Secret,
     },
+    /// `srt://host:port?…` (MPEG-TS over SRT, caller mode).
+    Srt {
+        url: Secret,
+    },
     Mp4 {
         path: PathBuf,
     },
@@ -175,11 +179,16 @@ impl OutputBin {
         self.bytes() > 0
     }
 
-    /// Bytes the RTMP connection has written to its socket.
+    /// Bytes the connection has written to its socket (rtmp2sink's or
+    /// srtsink's statistics).
     fn network_bytes(&self) -> u64 {
-        self.sink
-            .property::<Option<gst::Structure>>("stats")
-            .and_then(|s| s.get::<u64>("out-bytes-total").ok())
+        let stats = self.sink.property::<Option<gst::Structure>>("stats");
+        stats
+            .and_then(|s| {
+                s.get::<u64>("out-bytes-total")
+                    .or_else(|_| s.get::<u64>("bytes-sent-total"))
+                    .ok()
+            })
             .unwrap_or(0)
     }
 }
@@ -226,6 +235,16 @@ pub fn build(
             sink.set_property("timeout", STALL_TIMEOUT_SECS);
             sink.set_property("async", false);
             (mux, sink, true, ["video", "audio"])
+        }
+        OutputTarget::Srt { url } => {
+            let mux = make("mpegtsmux", &format!("mux-{key}"))?;
+            let sink = make("srtsink", &format!("sink-{key}"))?;
+            sink.set_property("uri", url.expose());
+            // Connecting is not waited for: a listener that is not there
+            // is an error (and a retry), not a blocked program.
+            sink.set_property("wait-for-connection", false);
+            sink.set_property("async", false);
+            (mux, sink, true, ["sink_%d", "sink_%d"])
         }
         OutputTarget::Hls {
             dir, segment_secs, ..
@@ -281,7 +300,8 @@ pub fn build(
             queue.set_property_from_str("leaky", "downstream");
         }
         let mut chain = vec![queue.clone()];
-        if hls && kind == "video" {
+        let transport_stream = hls || matches!(target, OutputTarget::Srt { .. });
+        if transport_stream && kind == "video" {
             // MPEG-TS carries H.264 as a byte stream with SPS/PPS before
             // every keyframe, so each segment decodes on its own.
             let parse = make("h264parse", &format!("parse-{key}"))?;

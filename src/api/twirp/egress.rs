@@ -210,8 +210,8 @@ async fn track_facts(call: &Call, room: &str, track_id: &str) -> Result<TrackFac
 fn destination_request(url: &str) -> Result<DestinationRequest, TwirpError> {
     let destination = stream_url(url).map_err(|e| TwirpError::invalid_argument(e.message))?;
     let request = match destination.kind {
-        DestinationType::Custom => DestinationRequest {
-            kind: "custom".into(),
+        DestinationType::Custom | DestinationType::Srt => DestinationRequest {
+            kind: destination.kind.to_string(),
             custom_rtmp_url: Some(url.trim().to_string()),
             ..Default::default()
         },
@@ -232,7 +232,7 @@ fn output_of(details: &LivestreamDetails, url: &str) -> Result<uuid::Uuid, Twirp
         .outputs
         .iter()
         .find(|o| {
-            o.kind == "rtmp"
+            crate::livestream::is_stream(o)
                 && o.status != "removed"
                 && o.url == wanted.redacted_url()
                 && o.stream_key == key

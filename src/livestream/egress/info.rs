@@ -6,7 +6,9 @@
 use chrono::{DateTime, Utc};
 use livekit_protocol as proto;
 
-use crate::livestream::service::{LivestreamDetails, STOP_MAX_DURATION, STOP_ROOM_CLOSED};
+use crate::livestream::service::{
+    LivestreamDetails, STOP_MAX_DURATION, STOP_ROOM_CLOSED, is_stream,
+};
 use crate::livestream::state::Status;
 use crate::sfu::webhook::{
     EVENT_EGRESS_ENDED, EVENT_EGRESS_STARTED, EVENT_EGRESS_UPDATED, WebhookEvent, new_event,
@@ -15,9 +17,11 @@ use crate::store::OutputRow;
 
 /// The webhook for a livestream's current state.
 pub fn webhook(details: &LivestreamDetails) -> WebhookEvent {
+    // Started once, as LiveKit: while no output has reported yet.
+    let untouched = details.outputs.iter().all(|o| o.status == "pending");
     let event = match details.status() {
-        Status::Idle | Status::Starting => EVENT_EGRESS_STARTED,
-        Status::Active | Status::Stopping => EVENT_EGRESS_UPDATED,
+        Status::Idle | Status::Starting if untouched => EVENT_EGRESS_STARTED,
+        Status::Idle | Status::Starting | Status::Active | Status::Stopping => EVENT_EGRESS_UPDATED,
         Status::Completed | Status::Failed => EVENT_EGRESS_ENDED,
     };
     WebhookEvent {
@@ -57,15 +61,17 @@ fn nanos(at: Option<DateTime<Utc>>) -> i64 {
 pub fn egress_info(details: &LivestreamDetails) -> proto::EgressInfo {
     let row = &details.row;
     // Stream URLs as stored: their keys redacted.
-    let urls: Vec<String> = of_kind(details, "rtmp").map(|o| o.url.clone()).collect();
-    let stream_outputs = if urls.is_empty() {
-        Vec::new()
-    } else {
-        vec![proto::StreamOutput {
-            protocol: proto::StreamProtocol::Rtmp as i32,
-            urls,
-        }]
-    };
+    let stream_outputs = [
+        ("rtmp", proto::StreamProtocol::Rtmp),
+        ("srt", proto::StreamProtocol::Srt),
+    ]
+    .into_iter()
+    .map(|(kind, protocol)| proto::StreamOutput {
+        protocol: protocol as i32,
+        urls: of_kind(details, kind).map(|o| o.url.clone()).collect(),
+    })
+    .filter(|output| !output.urls.is_empty())
+    .collect();
     let (request, source_type) = request(details, stream_outputs);
     proto::EgressInfo {
         egress_id: row.egress_id.clone(),
@@ -76,7 +82,12 @@ pub fn egress_info(details: &LivestreamDetails) -> proto::EgressInfo {
         started_at: nanos(row.started_at.or(Some(row.created_at))),
         ended_at: nanos(row.ended_at),
         updated_at: nanos(Some(row.updated_at)),
-        stream_results: of_kind(details, "rtmp").map(stream_info).collect(),
+        stream_results: details
+            .outputs
+            .iter()
+            .filter(|o| is_stream(o))
+            .map(stream_info)
+            .collect(),
         file_results: details
             .outputs
             .iter()

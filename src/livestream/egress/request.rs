@@ -552,20 +552,26 @@ fn stream_destinations(
 ) -> Result<Vec<NamedDestination>, ValidationError> {
     let mut destinations: Vec<NamedDestination> = Vec::new();
     for stream in streams {
-        match proto::StreamProtocol::try_from(stream.protocol) {
-            Ok(proto::StreamProtocol::DefaultProtocol | proto::StreamProtocol::Rtmp) => {}
-            Ok(proto::StreamProtocol::Srt) => {
+        let srt = match proto::StreamProtocol::try_from(stream.protocol) {
+            Ok(proto::StreamProtocol::Srt) => true,
+            Ok(proto::StreamProtocol::DefaultProtocol | proto::StreamProtocol::Rtmp) => false,
+            _ => {
                 return Err(invalid(
-                    "stream_outputs: SRT is not supported; use RTMP or RTMPS",
+                    "stream_outputs: the protocol must be RTMP or SRT (WebSocket is not supported)",
                 ));
             }
-            _ => return Err(invalid("stream_outputs: the protocol must be RTMP")),
-        }
+        };
         if stream.urls.is_empty() {
             return Err(invalid("stream_outputs: give at least one URL"));
         }
         for url in &stream.urls {
             let destination = stream_url(url)?;
+            if srt != (destination.kind == DestinationType::Srt) {
+                return Err(invalid(format!(
+                    "stream_outputs: `{}` does not match the protocol",
+                    destination.redacted_url()
+                )));
+            }
             if destinations.iter().any(|d| d.destination == destination) {
                 return Err(invalid("stream_outputs: the same URL is listed twice"));
             }
@@ -591,6 +597,8 @@ pub fn stream_url(url: &str) -> Result<Destination, ValidationError> {
         Destination::resolve(DestinationType::Mux, Some(key), None, None)
     } else if let Some(key) = url.strip_prefix("twitch://") {
         Destination::resolve(DestinationType::Twitch, Some(key), None, None)
+    } else if url.starts_with("srt://") {
+        Destination::resolve(DestinationType::Srt, None, Some(url), None)
     } else {
         Destination::resolve(DestinationType::Custom, None, Some(url), None)
     };
