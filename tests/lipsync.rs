@@ -159,6 +159,7 @@ async fn program_skew(with_reports: bool) -> f64 {
         identity: "lips".into(),
         name: "Lips".into(),
         metadata: String::new(),
+        agent: false,
     }))
     .await
     .unwrap();

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use common::lk_sdk::SdkDriver;
 use common::media::{Frame, duration, probe, stream};
 use common::s3::S3Server;
-use common::sfu::{LiveOptions, Peer, SfuOptions, SfuServer, publisher};
+use common::sfu::{LiveOptions, Peer, SfuOptions, SfuServer, join_token, publisher};
 use common::{KEY, SECRET};
 use onair::storage::Storage;
 use serde_json::{Value, json};
@@ -676,15 +676,36 @@ fn frequency(samples: &[f64]) -> f64 {
     crossings as f64 / 2.0 / (samples.len() as f64 / 48000.0)
 }
 
-#[sqlx::test(migrator = "onair::store::MIGRATOR")]
-async fn python_dual_channel_alternate_puts_voices_on_either_side(pool: PgPool) {
+/// A dual-channel egress of a 440 Hz and an 880 Hz voice: the tones each
+/// channel carries, lower first, and which channel had the 440 Hz one.
+async fn dual_channel_tones(
+    pool: PgPool,
+    room: &str,
+    mixing: &str,
+    agent_first: bool,
+) -> ([f64; 2], usize) {
     let recordings = tempfile::tempdir().unwrap();
     let server = live_server(pool, recordings.path(), None).await;
-    let room = "py-dual";
-    let mut alice = publisher(&server, room, "alice", 120, "200,30,30", 440);
-    alice.event("connected", CONNECT).await;
-    let mut bob = publisher(&server, room, "bob", 120, "30,30,200", 880);
-    bob.event("connected", CONNECT).await;
+    // The first voice is an agent when asked (a token with the agent grant).
+    let token = join_token(room, "bot", |g| g.agent = agent_first);
+    let mut first = Peer::python(
+        "whip_publish.py",
+        &[
+            "--url",
+            &server.whip_url(),
+            "--token",
+            &token,
+            "--seconds",
+            "120",
+            "--color",
+            "200,30,30",
+            "--tone",
+            "440",
+        ],
+    );
+    first.event("connected", CONNECT).await;
+    let mut second = publisher(&server, room, "bob", 120, "30,30,200", 880);
+    second.event("connected", CONNECT).await;
     let mut py = SdkDriver::python(&server.base, KEY, SECRET);
     let info = py
         .call(
@@ -693,7 +714,7 @@ async fn python_dual_channel_alternate_puts_voices_on_either_side(pool: PgPool) 
             json!([{
                 "room_name": room,
                 "audio_only": true,
-                "audio_mixing": "DUAL_CHANNEL_ALTERNATE",
+                "audio_mixing": mixing,
                 "file_outputs": [{ "file_type": "MP4", "filepath": "dual.mp4" }],
             }]),
         )
@@ -702,15 +723,31 @@ async fn python_dual_channel_alternate_puts_voices_on_either_side(pool: PgPool) 
     let id = info["egress_id"].as_str().unwrap().to_string();
     run_and_stop(&mut py, &id).await;
     let path = recordings.path().join("dual.mp4");
-    let (left, right) = (channel(&path, 0, 3.0, 2.0), channel(&path, 1, 3.0, 2.0));
-    let mut heard = [frequency(&left), frequency(&right)];
-    heard.sort_by(f64::total_cmp);
-    // One voice on each side (which is first depends on the order the
-    // tracks reach the program).
+    let heard = [
+        frequency(&channel(&path, 0, 3.0, 2.0)),
+        frequency(&channel(&path, 1, 3.0, 2.0)),
+    ];
+    let low = if heard[0] < heard[1] { 0 } else { 1 };
+    let mut sorted = heard;
+    sorted.sort_by(f64::total_cmp);
+    // One voice on each side.
     assert!(
-        (heard[0] - 440.0).abs() < 40.0 && (heard[1] - 880.0).abs() < 60.0,
+        (sorted[0] - 440.0).abs() < 40.0 && (sorted[1] - 880.0).abs() < 60.0,
         "{heard:?}"
     );
+    (sorted, low)
+}
+
+#[sqlx::test(migrator = "onair::store::MIGRATOR")]
+async fn python_dual_channel_alternate_puts_voices_on_either_side(pool: PgPool) {
+    // Which voice is first depends on the order the tracks reach the program.
+    dual_channel_tones(pool, "py-dual", "DUAL_CHANNEL_ALTERNATE", false).await;
+}
+
+#[sqlx::test(migrator = "onair::store::MIGRATOR")]
+async fn python_dual_channel_agent_puts_the_agent_on_the_left(pool: PgPool) {
+    let (_, agent_side) = dual_channel_tones(pool, "py-agent", "DUAL_CHANNEL_AGENT", true).await;
+    assert_eq!(agent_side, 0, "the agent's 440 Hz voice is not on the left");
 }
 
 #[sqlx::test(migrator = "onair::store::MIGRATOR")]

@@ -292,6 +292,7 @@ impl Camera {
             identity: "camera".into(),
             name: "Camera".into(),
             metadata: String::new(),
+            agent: false,
         };
         let (pt, encoder) = match codec {
             Codec::Vp8 => (

@@ -203,7 +203,11 @@ fn join_request(caller: &Caller) -> Result<JoinRequest, ApiError> {
         name: claims.name.clone(),
         metadata: claims.metadata.clone(),
         attributes: claims.attributes.clone(),
-        permissions: Permissions::from_grant(grant),
+        permissions: Permissions {
+            // LiveKit marks agents by the grant or by the token's kind.
+            agent: grant.agent || claims.kind.as_deref() == Some("agent"),
+            ..Permissions::from_grant(grant)
+        },
     })
 }
 

@@ -156,6 +156,7 @@ fn participant(index: usize) -> ParticipantInfo {
         identity: format!("bench-{index}"),
         name: format!("Participant {}", index + 1),
         metadata: String::new(),
+        agent: false,
     }
 }
 

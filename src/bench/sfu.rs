@@ -457,6 +457,7 @@ impl Publisher {
                 hidden: false,
                 recorder: false,
                 can_update_metadata: false,
+                agent: false,
             },
         };
         let created = sfu.publish(join, &offer).await.context("publishing")?;

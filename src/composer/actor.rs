@@ -555,6 +555,10 @@ impl Actor {
                     1.0
                 })
             }
+            (TrackKind::Audio, AudioMixing::Agent) => {
+                let agent = self.room.is_agent(&track.participant);
+                Some(if agent { -1.0 } else { 1.0 })
+            }
             _ => None,
         };
         match self.inputs.add(track, &mixer, pan) {

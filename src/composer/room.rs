@@ -94,6 +94,10 @@ impl RoomState {
             .map(|p| p.identity.as_str())
     }
 
+    pub fn is_agent(&self, sid: &ParticipantSid) -> bool {
+        self.participants.iter().any(|p| &p.sid == sid && p.agent)
+    }
+
     pub fn participant_count(&self) -> usize {
         self.participants.len()
     }

@@ -75,6 +75,8 @@ pub enum AudioMixing {
     Default,
     /// Each new voice on the other side: left, right, left, …
     Alternate,
+    /// Agents on the left, everyone else on the right.
+    Agent,
 }
 
 /// Everything the media engine needs to put a room on air.

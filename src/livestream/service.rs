@@ -215,13 +215,11 @@ impl LivestreamService {
 
         let id = Uuid::new_v4();
         let outputs = self.plan_outputs(id, &go_live)?;
-        if let Some(config) = &go_live.mp4_upload {
-            let storage = request_storage(config)?;
-            self.request_uploads
-                .lock()
-                .expect("uploads lock")
-                .insert(id, storage);
-        }
+        let own_bucket = go_live
+            .mp4_upload
+            .as_ref()
+            .map(request_storage)
+            .transpose()?;
         let new = NewLivestream {
             id,
             user_id: caller.user_id.clone(),
@@ -260,6 +258,12 @@ impl LivestreamService {
                 other => other.into(),
             })?;
         tracing::info!(livestream = %id, room = %go_live.room_name, layout = %go_live.layout, preset = %go_live.preset.name, outputs = rows.len(), "go-live requested");
+        if let Some(storage) = own_bucket {
+            self.request_uploads
+                .lock()
+                .expect("uploads lock")
+                .insert(id, storage);
+        }
         if let Some(hooks) = &go_live.webhooks {
             let notifier = WebhookNotifier::start(
                 hooks.urls.clone(),

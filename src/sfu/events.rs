@@ -42,6 +42,8 @@ pub struct ParticipantInfo {
     /// Display name; may be empty (then the identity is shown).
     pub name: String,
     pub metadata: String,
+    /// An agent (LiveKit's participant kind AGENT): a bot, not a person.
+    pub agent: bool,
 }
 
 impl ParticipantInfo {

@@ -112,7 +112,11 @@ pub fn participant_info(
         version: participant.version,
         permission: Some(permission(&participant.permissions)),
         is_publisher: !participant.tracks.is_empty(),
-        kind: proto::participant_info::Kind::Standard as i32,
+        kind: if participant.info.agent {
+            proto::participant_info::Kind::Agent
+        } else {
+            proto::participant_info::Kind::Standard
+        } as i32,
         attributes: participant
             .attributes
             .iter()
@@ -136,6 +140,7 @@ pub fn permission(permissions: &Permissions) -> proto::ParticipantPermission {
         hidden: permissions.hidden,
         recorder: permissions.recorder,
         can_update_metadata: permissions.can_update_metadata,
+        agent: permissions.agent,
         ..Default::default()
     }
 }

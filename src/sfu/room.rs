@@ -30,6 +30,8 @@ pub struct Permissions {
     pub recorder: bool,
     /// May change its own name, metadata and attributes (client protocol).
     pub can_update_metadata: bool,
+    /// Joins as an agent (the `agent` grant, or a token of kind `agent`).
+    pub agent: bool,
 }
 
 impl Permissions {
@@ -46,6 +48,7 @@ impl Permissions {
             hidden: grant.hidden,
             recorder: grant.recorder,
             can_update_metadata: grant.can_update_own_metadata,
+            agent: grant.agent,
         }
     }
 
@@ -82,6 +85,7 @@ impl Participant {
                 identity: identity.to_string(),
                 name: name.to_string(),
                 metadata: metadata.to_string(),
+                agent: permissions.agent,
             },
             permissions,
             joined_at: SystemTime::now(),
@@ -237,6 +241,7 @@ mod tests {
             hidden,
             recorder: false,
             can_update_metadata: false,
+            agent: false,
         };
         Participant::new(identity, identity, "", permissions)
     }

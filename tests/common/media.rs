@@ -109,6 +109,7 @@ impl Publisher {
             identity: format!("user-{index}"),
             name: name.to_string(),
             metadata: String::new(),
+            agent: false,
         };
         let (video_pt, encoder) = match codec {
             Codec::Vp8 => (

@@ -222,6 +222,7 @@ fn permissions(permission: &proto::ParticipantPermission) -> Result<Permissions,
         hidden: permission.hidden,
         recorder: permission.recorder,
         can_update_metadata: permission.can_update_metadata,
+        agent: permission.agent,
     })
 }
 

@@ -64,11 +64,8 @@ pub fn room_composite(
     let audio_mixing = match proto::AudioMixing::try_from(request.audio_mixing) {
         Ok(proto::AudioMixing::DefaultMixing) => AudioMixing::Default,
         Ok(proto::AudioMixing::DualChannelAlternate) => AudioMixing::Alternate,
-        _ => {
-            return Err(invalid(
-                "audio_mixing: DUAL_CHANNEL_AGENT needs agent participants, which join through LiveKit's client protocol; use DEFAULT_MIXING or DUAL_CHANNEL_ALTERNATE",
-            ));
-        }
+        Ok(proto::AudioMixing::DualChannelAgent) => AudioMixing::Agent,
+        Err(_) => return Err(invalid("audio_mixing: unknown mixing mode")),
     };
     let mut outputs = Outputs {
         streams: request.stream_outputs,
