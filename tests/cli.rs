@@ -299,6 +299,25 @@ fn demo_goes_live_with_four_webrtc_participants_and_reports_the_recording() {
     assert!(stdout.contains("h264 1280x720 + aac"), "{stdout}");
 }
 
+/// The demo's private nginx runs in its own process group and outlives a
+/// demo killed with SIGKILL: end it, as the demo's own shutdown would (one
+/// was left running per test run).
+fn kill_orphaned_nginx(dir: &std::path::Path) {
+    let dir = dir.display().to_string();
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+        let cmdline = String::from_utf8_lossy(&cmdline);
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        // The master names its configuration, which lives under `dir`.
+        if cmdline.starts_with("nginx: master") && cmdline.contains(&dir) {
+            let group = nix::unistd::Pid::from_raw(pid);
+            let _ = nix::sys::signal::killpg(group, nix::sys::signal::Signal::SIGKILL);
+        }
+    }
+}
+
 /// A recording survives the process being killed mid-program (SIGKILL, as a
 /// crash or power loss): the fragmented MP4 plays up to its last fragments.
 #[test]
@@ -340,6 +359,7 @@ fn a_killed_server_leaves_a_playable_recording() {
     )
     .unwrap();
     child.wait().unwrap();
+    kill_orphaned_nginx(dir.path());
 
     let recordings = dir.path().join("recordings");
     let mp4 = std::fs::read_dir(&recordings)
