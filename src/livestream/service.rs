@@ -434,6 +434,32 @@ impl LivestreamService {
         request: UpdateRequest,
     ) -> Result<LivestreamDetails, LivestreamError> {
         let row = self.find(caller, target).await?;
+        let outputs = self.store.outputs_of(&[row.id]).await?;
+        self.apply_update(caller, row, outputs, request).await
+    }
+
+    /// LiveKit's UpdateStream: stream URLs to add and to remove (matched
+    /// with their secret part against the egress's outputs).
+    pub async fn update_stream(
+        self: &Arc<Self>,
+        caller: &Caller,
+        target: Target,
+        add_urls: &[String],
+        remove_urls: &[String],
+    ) -> Result<LivestreamDetails, LivestreamError> {
+        let row = self.find(caller, target).await?;
+        let outputs = self.store.outputs_of(&[row.id]).await?;
+        let request = egress::stream_update(add_urls, remove_urls, &outputs)?;
+        self.apply_update(caller, row, outputs, request).await
+    }
+
+    async fn apply_update(
+        self: &Arc<Self>,
+        caller: &Caller,
+        row: LivestreamRow,
+        outputs: Vec<OutputRow>,
+        request: UpdateRequest,
+    ) -> Result<LivestreamDetails, LivestreamError> {
         let id = row.id;
         if row.source_type == "track" {
             return Err(ValidationError {
@@ -442,7 +468,6 @@ impl LivestreamService {
             }
             .into());
         }
-        let outputs = self.store.outputs_of(&[id]).await?;
         let destinations = outputs
             .iter()
             .filter(|o| is_stream(o) && o.status != "removed")

@@ -9,13 +9,9 @@ use livekit_protocol as proto;
 use super::{Call, TwirpError};
 use crate::composer::track_egress::Container;
 use crate::livestream::egress::{
-    EgressContext, TrackFacts, egress_info, participant, room_composite, stream_url, track,
-    track_composite,
+    EgressContext, TrackFacts, egress_info, participant, room_composite, track, track_composite,
 };
-use crate::livestream::{
-    DestinationRequest, GoLive, LivestreamDetails, Target, UpdateRequest, ValidationError,
-};
-use crate::outputs::DestinationType;
+use crate::livestream::{GoLive, Target, UpdateRequest, ValidationError};
 use crate::sfu::TrackKind;
 
 pub const METHODS: [&str; 10] = [
@@ -75,21 +71,14 @@ pub async fn call(call: &Call, method: &str) -> Result<Response, TwirpError> {
             let request: proto::UpdateStreamRequest = call.request()?;
             record(call)?;
             let target = egress(&request.egress_id)?;
-            let current = livestreams.status(&call.caller, target.clone()).await?;
-            let update = UpdateRequest {
-                layout: None,
-                add_destinations: request
-                    .add_output_urls
-                    .iter()
-                    .map(|url| destination_request(url))
-                    .collect::<Result<_, _>>()?,
-                remove_destinations: request
-                    .remove_output_urls
-                    .iter()
-                    .map(|url| output_of(&current, url))
-                    .collect::<Result<_, _>>()?,
-            };
-            let details = livestreams.update(&call.caller, target, update).await?;
+            let details = livestreams
+                .update_stream(
+                    &call.caller,
+                    target,
+                    &request.add_output_urls,
+                    &request.remove_output_urls,
+                )
+                .await?;
             call.respond(&egress_info(&details))
         }
         "ListEgress" => {
@@ -204,44 +193,4 @@ async fn track_facts(call: &Call, room: &str, track_id: &str) -> Result<TrackFac
         publisher_identity: owner.info.identity.clone(),
         extension: container.extension(),
     })
-}
-
-/// An added stream URL as the REST API's destination.
-fn destination_request(url: &str) -> Result<DestinationRequest, TwirpError> {
-    let destination = stream_url(url).map_err(|e| TwirpError::invalid_argument(e.message))?;
-    let request = match destination.kind {
-        DestinationType::Custom | DestinationType::Srt => DestinationRequest {
-            kind: destination.kind.to_string(),
-            custom_rtmp_url: Some(url.trim().to_string()),
-            ..Default::default()
-        },
-        kind => DestinationRequest {
-            kind: kind.to_string(),
-            stream_key: destination.stream_key.map(|k| k.expose().to_string()),
-            ..Default::default()
-        },
-    };
-    Ok(request)
-}
-
-/// The output that sends to `url` (compared with its secret part).
-fn output_of(details: &LivestreamDetails, url: &str) -> Result<uuid::Uuid, TwirpError> {
-    let wanted = stream_url(url).map_err(|e| TwirpError::invalid_argument(e.message))?;
-    let key = wanted.stream_key.as_ref().map(|k| k.expose().to_string());
-    details
-        .outputs
-        .iter()
-        .find(|o| {
-            crate::livestream::is_stream(o)
-                && o.status != "removed"
-                && o.url == wanted.redacted_url()
-                && o.stream_key == key
-        })
-        .map(|o| o.id)
-        .ok_or_else(|| {
-            TwirpError::invalid_argument(format!(
-                "remove_output_urls: {} is not an output of this egress",
-                wanted.redacted_url()
-            ))
-        })
 }

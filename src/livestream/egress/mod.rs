@@ -7,8 +7,7 @@ mod request;
 
 pub use info::{egress_info, webhook};
 pub use request::{
-    DEFAULT_EGRESS_LAYOUT, EgressContext, TrackFacts, participant, room_composite, stream_url,
-    track, track_composite,
+    EgressContext, TrackFacts, participant, room_composite, stream_update, track, track_composite,
 };
 
 /// `EG_` and 12 base62 characters, the shape of LiveKit's egress ids.

@@ -12,8 +12,11 @@ use crate::livestream::request::{
     Capabilities, DEFAULT_LATENCY_MODE, FileKind, GoLive, HlsNaming, ImagePlan, NamedDestination,
     RequestWebhooks, ValidationError, validate_layout, validate_room_name,
 };
+use crate::livestream::request::{DestinationRequest, UpdateRequest};
 use crate::livestream::runner::{AudioMixing, TrackSelection};
+use crate::livestream::service::is_stream;
 use crate::outputs::{Destination, DestinationType, ProgramMedia};
+use crate::store::OutputRow;
 
 /// The layout LiveKit's default web template draws when a request names
 /// none (`template-default` falls back to its grid).
@@ -587,8 +590,62 @@ fn stream_destinations(
     Ok(destinations)
 }
 
+/// UpdateStream as an update of the livestream: added URLs become
+/// destinations, removed ones name the outputs sending to them.
+pub fn stream_update(
+    add_urls: &[String],
+    remove_urls: &[String],
+    outputs: &[OutputRow],
+) -> Result<UpdateRequest, ValidationError> {
+    let add_destinations = add_urls
+        .iter()
+        .map(|url| {
+            let destination = stream_url(url)?;
+            Ok(match destination.kind {
+                DestinationType::Custom | DestinationType::Srt => DestinationRequest {
+                    kind: destination.kind.to_string(),
+                    custom_rtmp_url: Some(url.trim().to_string()),
+                    ..Default::default()
+                },
+                kind => DestinationRequest {
+                    kind: kind.to_string(),
+                    stream_key: destination.stream_key.map(|k| k.expose().to_string()),
+                    ..Default::default()
+                },
+            })
+        })
+        .collect::<Result<_, ValidationError>>()?;
+    let remove_destinations = remove_urls
+        .iter()
+        .map(|url| {
+            let wanted = stream_url(url)?;
+            let key = wanted.stream_key.as_ref().map(|k| k.expose().to_string());
+            outputs
+                .iter()
+                .find(|o| {
+                    is_stream(o)
+                        && o.status != "removed"
+                        && o.url == wanted.redacted_url()
+                        && o.stream_key == key
+                })
+                .map(|o| o.id)
+                .ok_or_else(|| {
+                    invalid(format!(
+                        "remove_output_urls: {} is not an output of this egress",
+                        wanted.redacted_url()
+                    ))
+                })
+        })
+        .collect::<Result<_, _>>()?;
+    Ok(UpdateRequest {
+        layout: None,
+        add_destinations,
+        remove_destinations,
+    })
+}
+
 /// One stream URL as a destination.
-pub fn stream_url(url: &str) -> Result<Destination, ValidationError> {
+fn stream_url(url: &str) -> Result<Destination, ValidationError> {
     let url = url.trim();
     let resolved = if let Some(key) = url.strip_prefix("mux://") {
         Destination::resolve(DestinationType::Mux, Some(key), None, None)
