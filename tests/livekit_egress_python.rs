@@ -9,7 +9,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use common::lk_sdk::SdkDriver;
-use common::media::{Frame, duration, probe, stream};
+use common::media::{Frame, audio_samples, duration, probe, stream};
 use common::s3::S3Server;
 use common::sfu::{LiveOptions, Peer, SfuOptions, SfuServer, join_token, publisher};
 use common::{KEY, SECRET};
@@ -641,42 +641,6 @@ async fn python_track_egress_writes_the_vp8_track_as_it_is(pool: PgPool) {
     assert_eq!(error.code.as_deref(), Some("not_found"), "{error}");
 }
 
-/// One channel of `path` (0 = left) from `from` for `seconds`, as samples.
-fn channel(path: &Path, index: usize, from: f64, seconds: f64) -> Vec<f64> {
-    let output = std::process::Command::new("ffmpeg")
-        .args([
-            "-v",
-            "error",
-            "-ss",
-            &format!("{from:.3}"),
-            "-t",
-            &format!("{seconds:.3}"),
-            "-i",
-        ])
-        .arg(path)
-        .args([
-            "-af",
-            &format!("pan=mono|c0=c{index}"),
-            "-ar",
-            "48000",
-            "-f",
-            "s16le",
-            "-",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    output
-        .stdout
-        .chunks_exact(2)
-        .map(|c| f64::from(i16::from_le_bytes([c[0], c[1]])) / 32768.0)
-        .collect()
-}
-
 /// The power of `freq` in `samples` (48 kHz), by the Goertzel algorithm.
 fn power(samples: &[f64], freq: f64) -> f64 {
     let coefficient = 2.0 * (2.0 * std::f64::consts::PI * freq / 48000.0).cos();
@@ -736,7 +700,7 @@ async fn dual_channel_tones(pool: PgPool, room: &str, mixing: &str, agent_first:
     let id = info["egress_id"].as_str().unwrap().to_string();
     run_and_stop(&mut py, &id).await;
     let path = recordings.path().join("dual.mp4");
-    let ratios = [0, 1].map(|c| low_over_high(&channel(&path, c, 2.0, 4.0)));
+    let ratios = [0, 1].map(|c| low_over_high(&audio_samples(&path, 2.0, 4.0, Some(c))));
     // One voice on each side: one channel mostly 440 Hz, the other 880 Hz.
     let low = if ratios[0] > ratios[1] { 0 } else { 1 };
     assert!(

@@ -360,6 +360,20 @@ impl Frame {
 
 /// RMS level of the first `seconds` of audio decoded to 16-bit mono, 0..1.
 pub fn audio_rms(path: &Path, from: f64, seconds: f64) -> f64 {
+    let samples = audio_samples(path, from, seconds, None);
+    if samples.is_empty() {
+        return 0.0;
+    }
+    (samples.iter().map(|s| s * s).sum::<f64>() / samples.len() as f64).sqrt()
+}
+
+/// `seconds` of audio from `from`, at 48 kHz in -1…1: one `channel` (0 =
+/// left), or all channels mixed down.
+pub fn audio_samples(path: &Path, from: f64, seconds: f64, channel: Option<usize>) -> Vec<f64> {
+    let mix = match channel {
+        Some(index) => ["-af".to_string(), format!("pan=mono|c0=c{index}")],
+        None => ["-ac".to_string(), "1".to_string()],
+    };
     let output = Command::new("ffmpeg")
         .args([
             "-v",
@@ -371,7 +385,9 @@ pub fn audio_rms(path: &Path, from: f64, seconds: f64) -> f64 {
             "-i",
         ])
         .arg(path)
-        .args(["-vn", "-ac", "1", "-ar", "48000", "-f", "s16le", "-"])
+        .arg("-vn")
+        .args(&mix)
+        .args(["-ar", "48000", "-f", "s16le", "-"])
         .output()
         .unwrap();
     assert!(
@@ -379,15 +395,11 @@ pub fn audio_rms(path: &Path, from: f64, seconds: f64) -> f64 {
         "ffmpeg audio: {}",
         String::from_utf8_lossy(&output.stderr)
     );
-    let samples: Vec<f64> = output
+    output
         .stdout
         .chunks_exact(2)
         .map(|c| f64::from(i16::from_le_bytes([c[0], c[1]])) / 32768.0)
-        .collect();
-    if samples.is_empty() {
-        return 0.0;
-    }
-    (samples.iter().map(|s| s * s).sum::<f64>() / samples.len() as f64).sqrt()
+        .collect()
 }
 
 /// Copies a produced file into `$ONAIR_TEST_ARTIFACTS` (when set) for a person to look at.
